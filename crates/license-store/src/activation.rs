@@ -1,0 +1,376 @@
+//! The customer-facing use cases: validate (read-mostly), activate (race-free against the
+//! activation limit on both backends), deactivate.
+
+use diesel::prelude::*;
+use license_core::{
+    Action, Decision, Fingerprint, Instance, LicenseSnapshot, Outcome, ProductRef,
+    decide_activation, decide_validation,
+};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::audit::{self, Actor};
+use crate::catalog::details;
+use crate::db::DbConn;
+use crate::error::{StoreError, StoreResult};
+use crate::licenses::{
+    apply, expire_locked, find_by_key, load_generator_for, lock_license, log_change, parse_status,
+    save_license as save, starts_at_first_activation,
+};
+use crate::model::*;
+use crate::rows::{ActivationRow, LicenseRow, ProductRow};
+use crate::schema::{activations, licenses, products};
+use crate::{Store, validate};
+
+/// `last_validated_at` is written at most once per this interval per activation.
+pub const TOUCH_INTERVAL: Duration = Duration::minutes(1);
+
+/// What validate and activate answer with: the decision and the records behind it.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Outcome (with its code) and the transition that was applied, if any.
+    pub decision: Decision,
+    /// The license, when the key exists (after any transition).
+    pub license: Option<License>,
+    /// Its product.
+    pub product: Option<Product>,
+    /// The asking instance's activation, when there is one.
+    pub activation: Option<Activation>,
+}
+
+impl Answer {
+    fn not_found() -> Self {
+        Self {
+            decision: Decision {
+                outcome: Outcome::NotFound,
+                transition: None,
+            },
+            license: None,
+            product: None,
+            activation: None,
+        }
+    }
+}
+
+/// An instance asking to activate.
+#[derive(Debug, Clone)]
+pub struct NewActivation {
+    pub fingerprint: Fingerprint,
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    pub ip: Option<String>,
+    pub metadata: Option<JsonObject>,
+}
+
+fn snapshot_of(l: &LicenseRow, p: &ProductRow) -> StoreResult<LicenseSnapshot> {
+    Ok(LicenseSnapshot {
+        status: parse_status(l)?,
+        product_id: parse_id(&p.id)?,
+        product_code: p.code.clone(),
+        expires_at: expiry_from_db(l.expires_at),
+        activation_limit: license_core::ActivationLimit::new(i64::from(l.activation_limit))
+            .map_err(|e| StoreError::corrupt(e.to_string()))?,
+    })
+}
+
+fn active_activation(
+    c: &mut DbConn,
+    license_id: &str,
+    fingerprint: &str,
+) -> StoreResult<Option<ActivationRow>> {
+    Ok(activations::table
+        .filter(activations::license_id.eq(license_id))
+        .filter(activations::fingerprint.eq(fingerprint))
+        .filter(activations::status.eq("active"))
+        .select(ActivationRow::as_select())
+        .first(c)
+        .optional()?)
+}
+
+fn load_with_product(
+    c: &mut DbConn,
+    raw_key: &str,
+) -> StoreResult<Option<(LicenseRow, ProductRow)>> {
+    let Some(l) = find_by_key(c, raw_key)? else {
+        return Ok(None);
+    };
+    let p = products::table
+        .find(&l.product_id)
+        .select(ProductRow::as_select())
+        .first(c)?;
+    Ok(Some((l, p)))
+}
+
+fn answer(
+    decision: Decision,
+    l: LicenseRow,
+    p: ProductRow,
+    a: Option<ActivationRow>,
+) -> StoreResult<Answer> {
+    Ok(Answer {
+        decision,
+        license: Some(License::try_from(l)?),
+        product: Some(Product::try_from(p)?),
+        activation: a.map(Activation::try_from).transpose()?,
+    })
+}
+
+impl Store {
+    /// Validates a key (`POST /validate`). Reads only, except: a license past its term is
+    /// expired in the same call (lazy expiry), and `last_validated_at` of the asking activation
+    /// is refreshed at most once a minute. No write lock is taken otherwise.
+    pub fn validate(
+        &self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        raw_key: &str,
+        fingerprint: Option<&Fingerprint>,
+        product: Option<&ProductRef>,
+        grace: Duration,
+    ) -> StoreResult<Answer> {
+        let mut conn = self.conn()?;
+        let c = &mut *conn;
+        let Some((l, p)) = load_with_product(c, raw_key)? else {
+            return Ok(Answer::not_found());
+        };
+        let act = match fingerprint {
+            Some(fp) => active_activation(c, &l.id, fp.as_str())?,
+            None => None,
+        };
+        let instance = match (fingerprint, &act) {
+            (None, _) => Instance::NotGiven,
+            (Some(_), Some(_)) => Instance::Active,
+            (Some(_), None) => Instance::NotActive,
+        };
+        let decision = decide_validation(&snapshot_of(&l, &p)?, product, instance, now, grace);
+        if decision.transition == Some(Action::Expire) {
+            c.write(|c| expire_locked(c, actor, now, &l.id, grace))?;
+            let l = crate::licenses::load_license(c, &l.id)?;
+            return answer(decision, l, p, act);
+        }
+        let act = match act {
+            Some(a)
+                if decision.outcome.is_success()
+                    && now - from_db(a.last_validated_at) >= TOUCH_INTERVAL =>
+            {
+                Some(touch(c, a, now)?)
+            }
+            other => other,
+        };
+        answer(decision, l, p, act)
+    }
+
+    /// Activates an instance (`POST /activate`). The license row is locked (PostgreSQL) or the
+    /// database write lock held (SQLite) from the count of active activations to the insert, so
+    /// the limit holds under any concurrency.
+    pub fn activate(
+        &self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        raw_key: &str,
+        new: NewActivation,
+        grace: Duration,
+    ) -> StoreResult<Answer> {
+        for (field, v) in [("name", &new.name), ("platform", &new.platform)] {
+            if let Some(v) = v {
+                validate::name(field, v)?;
+            }
+        }
+        if let Some(m) = &new.metadata {
+            validate::object("metadata", m)?;
+        }
+        self.conn()?.write(|c| {
+            let Some((found, p)) = load_with_product(c, raw_key)? else {
+                return Ok(Answer::not_found());
+            };
+            let mut l = lock_license(c, &found.id)?;
+            let existing = active_activation(c, &l.id, new.fingerprint.as_str())?;
+            let active: i64 = activations::table
+                .filter(activations::license_id.eq(&l.id))
+                .filter(activations::status.eq("active"))
+                .count()
+                .get_result(c)?;
+            let active = u32::try_from(active).unwrap_or(u32::MAX);
+            let decision = decide_activation(
+                &snapshot_of(&l, &p)?,
+                existing.is_some(),
+                active,
+                now,
+                grace,
+            );
+            match decision.outcome {
+                Outcome::Activated => {}
+                Outcome::Expired if decision.transition == Some(Action::Expire) => {
+                    expire_locked(c, actor, now, &l.id, grace)?;
+                    let l = crate::licenses::load_license(c, &l.id)?;
+                    return answer(decision, l, p, None);
+                }
+                _ => return answer(decision, l, p, existing),
+            }
+            let row = ActivationRow {
+                id: new_id(),
+                license_id: l.id.clone(),
+                fingerprint: new.fingerprint.as_str().to_owned(),
+                name: new.name.as_deref().map(str::trim).map(str::to_owned),
+                platform: new.platform.as_deref().map(str::trim).map(str::to_owned),
+                ip: new.ip.clone(),
+                metadata: json_text(&new.metadata.clone().unwrap_or_default()),
+                status: ActivationStatus::Active.as_str().into(),
+                first_seen_at: to_db(now),
+                last_validated_at: to_db(now),
+                deactivated_at: None,
+            };
+            diesel::insert_into(activations::table)
+                .values(&row)
+                .execute(c)?;
+            l.activations_active = i32::try_from(active + 1).unwrap_or(i32::MAX);
+            l.ever_activated = true;
+            l.updated_at = to_db(now);
+            if l.first_activated_at.is_none() {
+                l.first_activated_at = Some(to_db(now));
+                let g = load_generator_for(c, &l)?;
+                if (l.expires_at == LIFETIME) && starts_at_first_activation(&g) {
+                    l.expires_at = expiry_to_db(crate::licenses::validity_from(&g, now));
+                }
+            }
+            if decision.transition == Some(Action::Activate) {
+                let from = apply(&mut l, Action::Activate, now)?;
+                let changes = details(
+                    json!({"before": {"status": from.as_str()}, "after": {"status": l.status}}),
+                );
+                save(c, &l)?;
+                log_change(
+                    c,
+                    now,
+                    actor,
+                    "license.activated",
+                    Some("license.activated"),
+                    &l,
+                    changes,
+                )?;
+            } else {
+                save(c, &l)?;
+            }
+            record_activation(c, now, actor, "activation.created", &l, &row)?;
+            answer(decision, l, p, Some(row))
+        })
+    }
+
+    /// Deactivates the active activation of `fingerprint` on the license of `raw_key`
+    /// (`POST /deactivate`). `NotFound` when there is none.
+    pub fn deactivate(
+        &self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        raw_key: &str,
+        fingerprint: &Fingerprint,
+    ) -> StoreResult<Activation> {
+        self.conn()?.write(|c| {
+            let l = find_by_key(c, raw_key)?.ok_or(StoreError::NotFound {
+                entity: "activation",
+            })?;
+            let a =
+                active_activation(c, &l.id, fingerprint.as_str())?.ok_or(StoreError::NotFound {
+                    entity: "activation",
+                })?;
+            deactivate_row(c, actor, now, a)
+        })
+    }
+
+    /// Deactivates one activation by id (`POST /activations/{id}/deactivate`).
+    pub fn deactivate_activation(
+        &self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        id: Uuid,
+    ) -> StoreResult<Activation> {
+        self.conn()?.write(|c| {
+            let a: ActivationRow = activations::table
+                .find(id.to_string())
+                .select(ActivationRow::as_select())
+                .first(c)
+                .optional()?
+                .ok_or(StoreError::NotFound {
+                    entity: "activation",
+                })?;
+            if a.status != ActivationStatus::Active.as_str() {
+                return Err(StoreError::NotFound {
+                    entity: "active activation",
+                });
+            }
+            deactivate_row(c, actor, now, a)
+        })
+    }
+}
+
+fn deactivate_row(
+    c: &mut DbConn,
+    actor: &Actor,
+    now: OffsetDateTime,
+    mut a: ActivationRow,
+) -> StoreResult<Activation> {
+    let mut l = lock_license(c, &a.license_id)?;
+    let n = diesel::update(
+        activations::table
+            .find(&a.id)
+            .filter(activations::status.eq("active")),
+    )
+    .set((
+        activations::status.eq("deactivated"),
+        activations::deactivated_at.eq(Some(to_db(now))),
+    ))
+    .execute(c)?;
+    if n == 0 {
+        return Err(StoreError::NotFound {
+            entity: "active activation",
+        });
+    }
+    a.status = ActivationStatus::Deactivated.as_str().into();
+    a.deactivated_at = Some(to_db(now));
+    l.activations_active = (l.activations_active - 1).max(0);
+    diesel::update(licenses::table.find(&l.id))
+        .set(licenses::activations_active.eq(l.activations_active))
+        .execute(c)?;
+    record_activation(c, now, actor, "activation.deactivated", &l, &a)?;
+    Activation::try_from(a)
+}
+
+fn record_activation(
+    c: &mut DbConn,
+    now: OffsetDateTime,
+    actor: &Actor,
+    action: &str,
+    l: &LicenseRow,
+    a: &ActivationRow,
+) -> StoreResult<()> {
+    let target = audit::Target {
+        kind: "activation",
+        id: &a.id,
+        key_hint: Some(&l.key_prefix),
+    };
+    let d = details(json!({
+        "license_id": l.id,
+        "activation_id": a.id,
+        "fingerprint": a.fingerprint,
+        "activations_active": l.activations_active,
+        "activation_limit": l.activation_limit,
+    }));
+    audit::record(c, now, actor, action, target, d.clone())?;
+    audit::emit(c, now, action, Some(&l.id), d)
+}
+
+/// Refreshes `last_validated_at` unless another request did within the interval; the guard in
+/// the `WHERE` makes concurrent refreshes write once.
+fn touch(c: &mut DbConn, mut a: ActivationRow, now: OffsetDateTime) -> StoreResult<ActivationRow> {
+    let stale_before = to_db(now - TOUCH_INTERVAL);
+    diesel::update(
+        activations::table
+            .find(&a.id)
+            .filter(activations::last_validated_at.le(stale_before)),
+    )
+    .set(activations::last_validated_at.eq(to_db(now)))
+    .execute(c)?;
+    a.last_validated_at = to_db(now);
+    Ok(a)
+}

@@ -1,0 +1,309 @@
+//! Connections, pools, migrations and transactions for both backends.
+//!
+//! `DbConn` is a Diesel `MultiConnection` over SQLite and PostgreSQL, so repositories are written
+//! once. The few places where the backends must differ (opening a write transaction, locking a
+//! row, serialising migrations) are in this file and say why.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::{StoreError, StoreResult};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// One database connection, SQLite or PostgreSQL.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// PostgreSQL, the scale-out backend.
+    Pg(PgConnection),
+    /// SQLite, the embedded default.
+    Sqlite(SqliteConnection),
+}
+
+impl std::fmt::Debug for DbConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Pg(_) => "DbConn::Pg",
+            Self::Sqlite(_) => "DbConn::Sqlite",
+        })
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `sqlite://{path}`: a file, created with its folder if missing.
+    Sqlite(PathBuf),
+    /// `postgres://...` or `postgresql://...`, passed to libpq as is.
+    Postgres(String),
+}
+
+impl Target {
+    /// Reads a database URL. The scheme picks the backend: Diesel's own `establish` would take
+    /// any string as an SQLite path.
+    pub fn parse(url: &str) -> StoreResult<Self> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::Config(
+                    "database URL sqlite:// needs a file path, e.g. sqlite://./data/production.db"
+                        .into(),
+                ));
+            }
+            Ok(Self::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else {
+            Err(StoreError::Config(format!(
+                "database URL must start with sqlite:// or postgres://, got {:?}",
+                redact_url(url)
+            )))
+        }
+    }
+
+    /// Whether this is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+}
+
+/// A URL with any password replaced, for error messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens connections for the pool and sets every SQLite connection up the same way.
+#[derive(Debug)]
+pub struct Manager {
+    target: Target,
+}
+
+/// Per-connection SQLite settings: Diesel leaves foreign keys off; WAL lets readers run beside
+/// the one writer; `busy_timeout` makes writers queue instead of failing with "database is
+/// locked"; `synchronous = NORMAL` is durable across application crashes in WAL mode.
+const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000; \
+     PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+
+impl Manager {
+    fn establish(&self) -> Result<DbConn, diesel::ConnectionError> {
+        match &self.target {
+            Target::Sqlite(path) => {
+                let mut c = SqliteConnection::establish(&path.to_string_lossy())?;
+                c.batch_execute(SQLITE_PRAGMAS)
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(c))
+            }
+            Target::Postgres(url) => {
+                let mut c = PgConnection::establish(url)?;
+                c.batch_execute("SET TIME ZONE 'UTC'")
+                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Pg(c))
+            }
+        }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        self.establish().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        conn.is_broken()
+    }
+}
+
+/// A pool of connections to one environment's database.
+pub type Pool = r2d2::Pool<Manager>;
+
+/// A pooled connection.
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// Pool sizing.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Most connections held open.
+    pub max_size: u32,
+    /// How long a caller waits for a free connection.
+    pub connection_timeout: Duration,
+}
+
+impl PoolOptions {
+    /// Defaults for a target: SQLite has one writer at a time, so a few connections serve
+    /// readers; PostgreSQL gets more.
+    pub fn for_target(target: &Target) -> Self {
+        Self {
+            max_size: if target.is_postgres() { 16 } else { 8 },
+            connection_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Runs pending migrations on one connection of `target`, then builds the pool.
+pub fn connect(target: &Target, options: PoolOptions) -> StoreResult<Pool> {
+    if let Target::Sqlite(path) = target
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Config(format!(
+                "cannot create database folder {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    let manager = Manager {
+        target: target.clone(),
+    };
+    let mut conn = manager
+        .establish()
+        .map_err(|e| StoreError::Config(format!("cannot connect to {}: {e}", describe(target))))?;
+    migrate(&mut conn)?;
+    drop(conn);
+    r2d2::Pool::builder()
+        .max_size(options.max_size)
+        .connection_timeout(options.connection_timeout)
+        .build(manager)
+        .map_err(StoreError::Pool)
+}
+
+fn describe(target: &Target) -> String {
+    match target {
+        Target::Sqlite(p) => format!("SQLite database {}", p.display()),
+        Target::Postgres(url) => format!("PostgreSQL {}", redact_url(url)),
+    }
+}
+
+/// Applies every pending migration. On PostgreSQL an advisory lock makes instances starting
+/// together take turns (SQLite's own write lock does that there).
+pub fn migrate(conn: &mut DbConn) -> StoreResult<()> {
+    const MIGRATION_LOCK: i64 = 0x6b65_7973_6d69_7468; // "keysmith"
+    let result = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConn::Pg(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .map_err(StoreError::Database)?;
+            let r = c.run_pending_migrations(PG_MIGRATIONS).map(|_| ());
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .map_err(StoreError::Database)?;
+            r
+        }
+    };
+    result.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// Reverts every migration (for the migration round-trip test).
+pub fn revert_all(conn: &mut DbConn) -> StoreResult<()> {
+    let r = match conn {
+        DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConn::Pg(c) => c.revert_all_migrations(PG_MIGRATIONS).map(|_| ()),
+    };
+    r.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+impl DbConn {
+    /// Runs `f` in a write transaction: committed if it returns `Ok`, rolled back otherwise.
+    ///
+    /// SQLite opens it with `BEGIN IMMEDIATE`, taking the write lock up front: a deferred
+    /// transaction that reads and then writes fails with `SQLITE_BUSY_SNAPSHOT` when another
+    /// writer got in between, which `busy_timeout` cannot fix. PostgreSQL uses READ COMMITTED with
+    /// explicit row locks ([`DbConn::lock_license`]) where a limit is checked.
+    pub fn write<T>(&mut self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> StoreResult<T> {
+        match self {
+            DbConn::Sqlite(c) => {
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+            }
+            DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c),
+        }?;
+        self.finish(f)
+    }
+
+    /// Runs `f` in a read transaction, so its queries see one snapshot.
+    pub fn read<T>(&mut self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> StoreResult<T> {
+        match self {
+            DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction(c),
+            DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(
+                c,
+                "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            ),
+        }?;
+        self.finish(f)
+    }
+
+    fn finish<T>(&mut self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> StoreResult<T> {
+        let result = f(self);
+        let end = match (&result, &mut *self) {
+            (Ok(_), DbConn::Sqlite(c)) => AnsiTransactionManager::commit_transaction(c),
+            (Ok(_), DbConn::Pg(c)) => AnsiTransactionManager::commit_transaction(c),
+            (Err(_), DbConn::Sqlite(c)) => AnsiTransactionManager::rollback_transaction(c),
+            (Err(_), DbConn::Pg(c)) => AnsiTransactionManager::rollback_transaction(c),
+        };
+        match (result, end) {
+            (Ok(v), Ok(())) => Ok(v),
+            (Ok(_), Err(e)) => Err(StoreError::Database(e)),
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// Locks a license row for the rest of the write transaction, so a limit checked on it
+    /// cannot be overtaken by a concurrent transaction. PostgreSQL needs `SELECT ... FOR UPDATE`;
+    /// SQLite already holds the database write lock since `BEGIN IMMEDIATE`.
+    pub(crate) fn lock_license(&mut self, id: &str) -> StoreResult<()> {
+        use crate::schema::licenses::dsl as l;
+        match self {
+            DbConn::Pg(c) => {
+                l::licenses
+                    .filter(l::id.eq(id))
+                    .select(l::id)
+                    .for_update()
+                    .first::<String>(c)
+                    .optional()?;
+            }
+            DbConn::Sqlite(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Whether this is a PostgreSQL connection.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DbConn::Pg(_))
+    }
+}
+
+/// Inserts many rows in one statement. `MultiConnection` cannot express a multi-row `VALUES`
+/// (the backends disagree on the `DEFAULT` keyword), so the statement is built for the concrete
+/// connection; the rows' structs set `treat_none_as_default_value = false`, which makes the same
+/// SQL valid on both.
+macro_rules! insert_many {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::db::DbConn::Pg(c) => diesel::insert_into($table).values($rows).execute(c),
+            $crate::db::DbConn::Sqlite(c) => diesel::insert_into($table).values($rows).execute(c),
+        }
+    };
+}
+pub(crate) use insert_many;

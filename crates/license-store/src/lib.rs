@@ -1,0 +1,145 @@
+//! Keysmith's persistence: every SQL statement and every transaction, for SQLite (the embedded
+//! default) and PostgreSQL from one code path (Diesel `MultiConnection`).
+//!
+//! Shape of a use case: a `Store` method takes a connection from the pool, opens exactly one
+//! transaction, loads what it needs, asks `license-core` to decide, writes the row, its audit
+//! entry and its outbox event, and commits. Repository helpers take `&mut DbConn` and never open
+//! transactions. This crate never formats HTTP responses and never reads configuration.
+
+use std::sync::Arc;
+
+use license_core::{MasterKey, Sealer};
+
+pub mod activation;
+pub mod admin;
+pub mod audit;
+pub mod catalog;
+pub mod db;
+pub mod error;
+pub mod licenses;
+pub mod mint;
+pub mod model;
+mod rows;
+pub mod schema;
+mod validate;
+
+pub use audit::Actor;
+pub use db::{DbConn, Pool, PoolOptions, Target};
+pub use error::{StoreError, StoreResult};
+
+/// A page of a list: at most `limit` rows after skipping `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Rows to return (1..=500).
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self {
+            limit: 50,
+            offset: 0,
+        }
+    }
+}
+
+impl Page {
+    /// The largest page.
+    pub const MAX_LIMIT: i64 = 500;
+
+    /// Checks `limit` (1..=500) and `offset` (≥ 0).
+    pub fn new(limit: i64, offset: i64) -> StoreResult<Self> {
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            return Err(StoreError::invalid(
+                "limit",
+                format!("must be 1..=500, got {limit}"),
+            ));
+        }
+        if offset < 0 {
+            return Err(StoreError::invalid(
+                "offset",
+                format!("must be 0 or more, got {offset}"),
+            ));
+        }
+        Ok(Self { limit, offset })
+    }
+}
+
+/// One environment's database: a pool plus the master-key sealer for key ciphertexts.
+#[derive(Clone)]
+pub struct Store {
+    env: Arc<str>,
+    pool: Pool,
+    sealer: Arc<Sealer>,
+    target: Arc<Target>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("env", &self.env)
+            .field(
+                "backend",
+                &if self.target.is_postgres() {
+                    "postgres"
+                } else {
+                    "sqlite"
+                },
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens environment `env` at `url` (`sqlite://path` or `postgres://...`): migrates, then
+    /// pools.
+    pub fn open(env: &str, url: &str, master: &MasterKey) -> StoreResult<Self> {
+        let target = Target::parse(url)?;
+        let options = PoolOptions::for_target(&target);
+        Self::open_with(env, target, options, master)
+    }
+
+    /// Opens with explicit pool options.
+    pub fn open_with(
+        env: &str,
+        target: Target,
+        options: PoolOptions,
+        master: &MasterKey,
+    ) -> StoreResult<Self> {
+        let pool = db::connect(&target, options)?;
+        Ok(Self {
+            env: env.into(),
+            pool,
+            sealer: Arc::new(Sealer::new(master)),
+            target: Arc::new(target),
+        })
+    }
+
+    /// The environment's name.
+    pub fn env(&self) -> &str {
+        &self.env
+    }
+
+    /// Whether this environment lives on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.target.is_postgres()
+    }
+
+    /// A pooled connection.
+    pub fn conn(&self) -> StoreResult<db::PooledConn> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Whether the database answers (`/readyz`).
+    pub fn ping(&self) -> StoreResult<()> {
+        use diesel::connection::SimpleConnection;
+        self.conn()?.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+
+    pub(crate) fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+}

@@ -1,0 +1,265 @@
+//! Test databases and fixtures.
+//!
+//! `TestDb::sqlite()` is a fresh SQLite file in a temporary folder. `TestDb::postgres()` creates a
+//! fresh database on the server at `KEYSMITH_TEST_PG_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and drops it afterwards. When that server cannot
+//! be reached, PostgreSQL tests print why and skip — except in CI (`CI` set) or with
+//! `KEYSMITH_TEST_REQUIRE_PG=1`, where they fail.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use license_core::{KeyFormat, LicenseKey, MasterKey};
+use license_store::catalog::{NewCustomer, NewGenerator, NewProduct};
+use license_store::licenses::{Created, NewLicense};
+use license_store::model::{Customer, ExpiryBasis, Generator, Product};
+use license_store::{Actor, Store};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub fn master() -> MasterKey {
+    MasterKey::from_bytes([42; 32])
+}
+
+pub enum Backing {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    backing: Backing,
+}
+
+impl std::ops::Deref for TestDb {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("KEYSMITH_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
+}
+
+fn pg_required() -> bool {
+    std::env::var_os("CI").is_some() || std::env::var_os("KEYSMITH_TEST_REQUIRE_PG").is_some()
+}
+
+/// The URL of database `name` on the server of `admin_url`.
+pub fn pg_url_for(admin_url: &str, name: &str) -> String {
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("a PostgreSQL URL has a path");
+    format!("{base}/{name}")
+}
+
+/// Creates a fresh PostgreSQL database; `None` (with the reason printed) when there is no server
+/// and none is required.
+pub fn fresh_pg_database() -> Option<(String, String)> {
+    let admin_url = pg_admin_url();
+    let mut admin = match PgConnection::establish(&admin_url) {
+        Ok(c) => c,
+        Err(e) if !pg_required() => {
+            eprintln!("skipping PostgreSQL test: cannot connect to {admin_url}: {e}");
+            return None;
+        }
+        Err(e) => panic!("PostgreSQL is required here (CI) but {admin_url} is unreachable: {e}"),
+    };
+    let name = format!("keysmith_test_{}", Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create test database");
+    Some((admin_url, name))
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = Store::open("test", &url, &master()).unwrap();
+        Self {
+            store,
+            url,
+            backing: Backing::Sqlite(dir),
+        }
+    }
+
+    pub fn postgres() -> Option<Self> {
+        let (admin_url, name) = fresh_pg_database()?;
+        let url = pg_url_for(&admin_url, &name);
+        let store = Store::open("test", &url, &master()).unwrap();
+        Some(Self {
+            store,
+            url,
+            backing: Backing::Postgres { admin_url, name },
+        })
+    }
+
+    /// A second store on the same database (as another process would open it).
+    pub fn reopen(&self) -> Store {
+        Store::open("test", &self.url, &master()).unwrap()
+    }
+
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match &self.backing {
+            Backing::Sqlite(dir) => Some(dir.path().join("test.db")),
+            Backing::Postgres { .. } => None,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Backing::Postgres { admin_url, name } = &self.backing
+            && let Ok(mut admin) = PgConnection::establish(admin_url)
+        {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+/// One test body, run on SQLite and on PostgreSQL.
+macro_rules! both_backends {
+    ($(#[$meta:meta])* fn $name:ident($db:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn run($db: &$crate::support::TestDb) $body
+            #[test]
+            fn sqlite() {
+                run(&$crate::support::TestDb::sqlite());
+            }
+            #[test]
+            fn postgres() {
+                if let Some(db) = $crate::support::TestDb::postgres() {
+                    run(&db);
+                }
+            }
+        }
+    };
+}
+pub(crate) use both_backends;
+
+pub fn now() -> OffsetDateTime {
+    license_store::model::stored(OffsetDateTime::now_utc())
+}
+
+pub fn admin() -> Actor {
+    Actor::named("test-admin", "req-test")
+}
+
+pub fn chunked() -> KeyFormat {
+    KeyFormat::Chunked {
+        chunks: 4,
+        chunk_len: 4,
+        check: true,
+    }
+}
+
+/// A product, a generator and a customer to mint against.
+pub struct Fixture {
+    pub product: Product,
+    pub generator: Generator,
+    pub customer: Customer,
+}
+
+impl Fixture {
+    pub fn new(store: &Store) -> Self {
+        Self::with_generator(store, |_| {})
+    }
+
+    pub fn with_generator(store: &Store, tweak: impl FnOnce(&mut NewGenerator)) -> Self {
+        let t = now();
+        let code = format!(
+            "P{}",
+            &Uuid::new_v4().simple().to_string()[..5].to_uppercase()
+        );
+        let product = store
+            .create_product(
+                &admin(),
+                t,
+                NewProduct {
+                    name: "Acme Pro".into(),
+                    code,
+                    metadata: None,
+                },
+            )
+            .unwrap();
+        let mut g = NewGenerator {
+            product_id: product.id,
+            name: "default".into(),
+            format: chunked(),
+            default_activation_limit: Some(5),
+            default_validity_days: None,
+            expiry_basis: Some(ExpiryBasis::Creation),
+            default_feature_flags: None,
+            lease_ttl_seconds: None,
+        };
+        tweak(&mut g);
+        let generator = store.create_generator(&admin(), t, g).unwrap();
+        let customer = store
+            .create_customer(
+                &admin(),
+                t,
+                NewCustomer {
+                    name: "Ada Lovelace".into(),
+                    email: format!("ada-{}@example.com", Uuid::new_v4().simple()),
+                    metadata: None,
+                },
+            )
+            .unwrap();
+        Self {
+            product,
+            generator,
+            customer,
+        }
+    }
+
+    pub fn new_license(&self) -> NewLicense {
+        NewLicense {
+            product_id: self.product.id,
+            generator_id: self.generator.id,
+            customer_id: None,
+            activation_limit: None,
+            expires_at: None,
+            feature_flags: None,
+            metadata: None,
+        }
+    }
+
+    /// An available license.
+    pub fn available(&self, store: &Store) -> Created {
+        store
+            .create_license(&admin(), now(), self.new_license())
+            .unwrap()
+    }
+
+    /// A license assigned to the fixture's customer, with `limit`.
+    pub fn assigned(&self, store: &Store, limit: i64) -> Created {
+        let mut n = self.new_license();
+        n.customer_id = Some(self.customer.id);
+        n.activation_limit = Some(limit);
+        store.create_license(&admin(), now(), n).unwrap()
+    }
+}
+
+pub fn fp(s: &str) -> license_core::Fingerprint {
+    license_core::Fingerprint::new(s).unwrap()
+}
+
+pub fn key_of(c: &Created) -> &str {
+    let k: &LicenseKey = &c.key;
+    k.expose()
+}
+
+/// Counts of (audit entries, events) in the database.
+pub fn log_counts(store: &Store) -> (i64, i64) {
+    use license_store::schema::{audit_entries, events};
+    let mut c = store.conn().unwrap();
+    let a = audit_entries::table.count().get_result(&mut *c).unwrap();
+    let e = events::table.count().get_result(&mut *c).unwrap();
+    (a, e)
+}

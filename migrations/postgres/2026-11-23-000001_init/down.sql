@@ -1,0 +1,14 @@
+DROP TABLE webhook_attempts;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhook_endpoints;
+DROP TABLE signing_keys;
+DROP TABLE admin_tokens;
+DROP TABLE settings;
+DROP TABLE events;
+DROP TABLE audit_entries;
+DROP TABLE activations;
+DROP TABLE licenses;
+DROP TABLE jobs;
+DROP TABLE customers;
+DROP TABLE generators;
+DROP TABLE products;
