@@ -165,17 +165,20 @@ pub(crate) fn load_view(c: &mut DbConn, id: &str) -> StoreResult<LicenseView> {
     LicenseView::from_rows(l, p, cu)
 }
 
-/// Finds the license a typed key names, by digest index only (at most two lookups' worth).
+/// Finds the license a typed key names, by digest index only: the literal reading first, then
+/// the Crockford one (at most two indexed lookups, each a cached prepared statement).
 pub(crate) fn find_by_key(c: &mut DbConn, raw_key: &str) -> StoreResult<Option<LicenseRow>> {
-    let digests = lookup_digests(raw_key);
-    let bytes: Vec<Vec<u8>> = digests.iter().map(|d| d.as_bytes().to_vec()).collect();
-    let mut rows: Vec<LicenseRow> = licenses::table
-        .filter(licenses::key_digest.eq_any(&bytes))
-        .select(LicenseRow::as_select())
-        .load(c)?;
-    // The literal reading wins over the Crockford one.
-    rows.sort_by_key(|r| bytes.iter().position(|b| *b == r.key_digest));
-    Ok(rows.into_iter().next())
+    for digest in lookup_digests(raw_key) {
+        let found = licenses::table
+            .filter(licenses::key_digest.eq(digest.as_bytes().as_slice()))
+            .select(LicenseRow::as_select())
+            .load(c)?
+            .pop();
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }
 
 fn snapshot(l: &LicenseRow) -> JsonObject {
@@ -842,17 +845,16 @@ fn list(c: &mut DbConn, f: &LicenseFilter, page: Page) -> StoreResult<(Vec<Licen
             .map(str::trim)
             .filter(|q| !q.is_empty())
             .map(prepare_search);
+    // The same filters on two bases: the count needs no join (every filter and the search are
+    // on `licenses`), the page joins product and customer.
     macro_rules! filtered {
-        () => {{
-            let mut q = licenses::table
-                .inner_join(products::table)
-                .left_join(customers::table)
-                .into_boxed();
+        ($base:expr) => {{
+            let mut q = $base.into_boxed();
             if let Some(p) = f.product {
                 q = q.filter(licenses::product_id.eq(p.to_string()));
             }
             if let Some(s) = f.status {
-                q = q.filter(licenses::status.eq(s.as_str()));
+                q = q.filter(licenses::status_rank.eq(i16::from(s.lifecycle_rank())));
             }
             if let Some(cu) = f.customer {
                 q = q.filter(licenses::customer_id.eq(cu.to_string()));
@@ -873,25 +875,25 @@ fn list(c: &mut DbConn, f: &LicenseFilter, page: Page) -> StoreResult<(Vec<Licen
             q
         }};
     }
-    let total: i64 = filtered!().count().get_result(c)?;
-    let q = filtered!().select((
+    let total: i64 = filtered!(licenses::table).count().get_result(c)?;
+    let joined = licenses::table
+        .inner_join(products::table)
+        .left_join(customers::table);
+    let q = filtered!(joined).select((
         LicenseRow::as_select(),
         ProductRow::as_select(),
         Option::<CustomerRow>::as_select(),
     ));
     use LicenseSort as S;
     let q = match (f.sort, f.desc) {
-        (S::Created, false) => q
-            .order_by(licenses::created_at.asc())
-            .then_order_by(licenses::id.asc()),
-        (S::Created, true) => q
-            .order_by(licenses::created_at.desc())
-            .then_order_by(licenses::id.desc()),
+        // Ids are UUID v7: their order is the order of creation.
+        (S::Created, false) => q.order_by(licenses::id.asc()),
+        (S::Created, true) => q.order_by(licenses::id.desc()),
         (S::Key, false) => q
-            .order_by(licenses::key_display.asc())
+            .order_by(licenses::key_prefix.asc())
             .then_order_by(licenses::id.asc()),
         (S::Key, true) => q
-            .order_by(licenses::key_display.desc())
+            .order_by(licenses::key_prefix.desc())
             .then_order_by(licenses::id.desc()),
         (S::Product, false) => q
             .order_by(products::name.asc())

@@ -90,7 +90,6 @@ CREATE INDEX licenses_expires ON licenses(expires_at, id);
 CREATE INDEX licenses_activations ON licenses(activations_active, id);
 CREATE INDEX licenses_prefix ON licenses(key_prefix);
 CREATE INDEX licenses_last4 ON licenses(key_last4);
-CREATE INDEX licenses_created ON licenses(created_at, id);
 CREATE UNIQUE INDEX licenses_job_seq ON licenses(job_id, job_seq);
 
 CREATE TABLE activations (
@@ -137,7 +136,6 @@ CREATE TABLE events (
     fanned_out BOOLEAN NOT NULL
 );
 CREATE INDEX events_pending ON events(fanned_out, id);
-CREATE INDEX events_type ON events(event_type, id);
 
 CREATE TABLE settings (
     name TEXT PRIMARY KEY NOT NULL,
