@@ -20,7 +20,7 @@ use crate::licenses::{
 };
 use crate::model::*;
 use crate::rows::{ActivationRow, LicenseRow, ProductRow};
-use crate::schema::{activations, licenses, products};
+use crate::schema::{activations, generators, licenses, products};
 use crate::{Store, validate};
 
 /// `last_validated_at` is written at most once per this interval per activation.
@@ -37,6 +37,8 @@ pub struct Answer {
     pub product: Option<Product>,
     /// The asking instance's activation, when there is one.
     pub activation: Option<Activation>,
+    /// How long a lease for this license may be trusted (its generator's `lease_ttl_seconds`).
+    pub lease_ttl: Duration,
 }
 
 impl Answer {
@@ -49,6 +51,7 @@ impl Answer {
             license: None,
             product: None,
             activation: None,
+            lease_ttl: Duration::ZERO,
         }
     }
 }
@@ -88,24 +91,30 @@ fn active_activation(
         .optional()?)
 }
 
+/// The license a key names, its product, and its generator's lease TTL (two indexed queries).
 fn load_with_product(
     c: &mut DbConn,
     raw_key: &str,
-) -> StoreResult<Option<(LicenseRow, ProductRow)>> {
+) -> StoreResult<Option<(LicenseRow, ProductRow, i32)>> {
     let Some(l) = find_by_key(c, raw_key)? else {
         return Ok(None);
     };
-    let p = products::table
-        .find(&l.product_id)
-        .select(ProductRow::as_select())
-        .first(c)?;
-    Ok(Some((l, p)))
+    let (p, ttl) = generators::table
+        .inner_join(products::table)
+        .filter(generators::id.eq(&l.generator_id))
+        .select((ProductRow::as_select(), generators::lease_ttl_seconds))
+        .load::<(ProductRow, i32)>(c)?
+        .pop()
+        .ok_or(StoreError::NotFound {
+            entity: "generator",
+        })?;
+    Ok(Some((l, p, ttl)))
 }
 
 fn answer(
     decision: Decision,
     l: LicenseRow,
-    p: ProductRow,
+    (p, ttl): (ProductRow, i32),
     a: Option<ActivationRow>,
 ) -> StoreResult<Answer> {
     Ok(Answer {
@@ -113,6 +122,7 @@ fn answer(
         license: Some(License::try_from(l)?),
         product: Some(Product::try_from(p)?),
         activation: a.map(Activation::try_from).transpose()?,
+        lease_ttl: Duration::seconds(i64::from(ttl)),
     })
 }
 
@@ -131,7 +141,7 @@ impl Store {
     ) -> StoreResult<Answer> {
         let mut conn = self.conn()?;
         let c = &mut *conn;
-        let Some((l, p)) = load_with_product(c, raw_key)? else {
+        let Some((l, p, ttl)) = load_with_product(c, raw_key)? else {
             return Ok(Answer::not_found());
         };
         let act = match fingerprint {
@@ -147,7 +157,7 @@ impl Store {
         if decision.transition == Some(Action::Expire) {
             c.write(|c| expire_locked(c, actor, now, &l.id, grace))?;
             let l = crate::licenses::load_license(c, &l.id)?;
-            return answer(decision, l, p, act);
+            return answer(decision, l, (p, ttl), act);
         }
         let act = match act {
             Some(a)
@@ -158,7 +168,7 @@ impl Store {
             }
             other => other,
         };
-        answer(decision, l, p, act)
+        answer(decision, l, (p, ttl), act)
     }
 
     /// Activates an instance (`POST /activate`). The license row is locked (PostgreSQL) or the
@@ -181,7 +191,7 @@ impl Store {
             validate::object("metadata", m)?;
         }
         self.conn()?.write(|c| {
-            let Some((found, p)) = load_with_product(c, raw_key)? else {
+            let Some((found, p, ttl)) = load_with_product(c, raw_key)? else {
                 return Ok(Answer::not_found());
             };
             let mut l = lock_license(c, &found.id)?;
@@ -204,9 +214,9 @@ impl Store {
                 Outcome::Expired if decision.transition == Some(Action::Expire) => {
                     expire_locked(c, actor, now, &l.id, grace)?;
                     let l = crate::licenses::load_license(c, &l.id)?;
-                    return answer(decision, l, p, None);
+                    return answer(decision, l, (p, ttl), None);
                 }
-                _ => return answer(decision, l, p, existing),
+                _ => return answer(decision, l, (p, ttl), existing),
             }
             let row = ActivationRow {
                 id: new_id(),
@@ -253,7 +263,7 @@ impl Store {
                 save(c, &l)?;
             }
             record_activation(c, now, actor, "activation.created", &l, &row)?;
-            answer(decision, l, p, Some(row))
+            answer(decision, l, (p, ttl), Some(row))
         })
     }
 

@@ -21,6 +21,8 @@ pub mod mint;
 pub mod model;
 mod rows;
 pub mod schema;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod validate;
 
 pub use audit::Actor;

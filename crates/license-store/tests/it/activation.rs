@@ -7,7 +7,8 @@ use license_store::activation::NewActivation;
 use license_store::model::ActivationStatus;
 use time::Duration;
 
-use crate::support::*;
+use license_store::both_backends;
+use license_store::testkit::*;
 
 fn activation(f: &str) -> NewActivation {
     NewActivation {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use license_store::mint::MintParams;
 use license_store::{Actor, Store};
 
-use crate::support::*;
+use license_store::testkit::*;
 
 const CHILD_ENV: &str = "KEYSMITH_CRASH_CHILD";
 const JOB_SIZE: i64 = 20_000;

@@ -10,7 +10,8 @@ use license_store::licenses::{LicenseAction, LicensePatch};
 use license_store::model::ActivationStatus;
 use time::Duration;
 
-use crate::support::*;
+use license_store::both_backends;
+use license_store::testkit::*;
 
 fn activate(db: &license_store::Store, key: &str, f: &str) {
     let n = NewActivation {

@@ -7,7 +7,8 @@ use license_store::licenses::{LicenseAction, LicenseFilter, LicenseSort};
 use license_store::model::LicenseView;
 use time::Duration;
 
-use crate::support::*;
+use license_store::both_backends;
+use license_store::testkit::*;
 
 fn ids(items: &[LicenseView]) -> Vec<uuid::Uuid> {
     items.iter().map(|v| v.license.id).collect()

@@ -6,8 +6,6 @@
     reason = "tests fail loudly on any error"
 )]
 
-mod support;
-
 mod activation;
 mod crash;
 mod lifecycle;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use license_store::db::{self, DbConn};
 
-use crate::support::*;
+use license_store::testkit::*;
 
 #[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord, Clone)]
 struct Item {

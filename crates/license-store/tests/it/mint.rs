@@ -7,7 +7,8 @@ use license_store::StoreError;
 use license_store::licenses::LicenseFilter;
 use license_store::mint::{Batch, MintParams};
 
-use crate::support::*;
+use license_store::both_backends;
+use license_store::testkit::*;
 
 both_backends! {
     fn a_batch_mints_up_to_500_with_one_event_each(db) {

@@ -1,18 +1,24 @@
-//! Test databases and fixtures.
+//! Test databases and fixtures, for this crate's tests and the layers above (feature `testkit`).
 //!
 //! `TestDb::sqlite()` is a fresh SQLite file in a temporary folder. `TestDb::postgres()` creates a
 //! fresh database on the server at `KEYSMITH_TEST_PG_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and drops it afterwards. When that server cannot
 //! be reached, PostgreSQL tests print why and skip — except in CI (`CI` set) or with
 //! `KEYSMITH_TEST_REQUIRE_PG=1`, where they fail.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: any failure must fail the test at once"
+)]
 
+use crate::catalog::{NewCustomer, NewGenerator, NewProduct};
+use crate::licenses::{Created, NewLicense};
+use crate::model::{Customer, ExpiryBasis, Generator, Product};
+use crate::{Actor, Store};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use license_core::{KeyFormat, LicenseKey, MasterKey};
-use license_store::catalog::{NewCustomer, NewGenerator, NewProduct};
-use license_store::licenses::{Created, NewLicense};
-use license_store::model::{Customer, ExpiryBasis, Generator, Product};
-use license_store::{Actor, Store};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -22,11 +28,13 @@ pub fn master() -> MasterKey {
     MasterKey::from_bytes([42; 32])
 }
 
+#[derive(Debug)]
 pub enum Backing {
     Sqlite(tempfile::TempDir),
     Postgres { admin_url: String, name: String },
 }
 
+#[derive(Debug)]
 pub struct TestDb {
     pub store: Store,
     pub url: String,
@@ -76,10 +84,16 @@ pub fn fresh_pg_database() -> Option<(String, String)> {
 }
 
 impl TestDb {
+    /// A fresh SQLite database for environment `test`.
     pub fn sqlite() -> Self {
+        Self::sqlite_named("test")
+    }
+
+    /// A fresh SQLite database for environment `env`.
+    pub fn sqlite_named(env: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let store = Store::open("test", &url, &master()).unwrap();
+        let store = Store::open(env, &url, &master()).unwrap();
         Self {
             store,
             url,
@@ -87,10 +101,16 @@ impl TestDb {
         }
     }
 
+    /// A fresh PostgreSQL database for environment `test` (see the module docs for skipping).
     pub fn postgres() -> Option<Self> {
+        Self::postgres_named("test")
+    }
+
+    /// A fresh PostgreSQL database for environment `env`.
+    pub fn postgres_named(env: &str) -> Option<Self> {
         let (admin_url, name) = fresh_pg_database()?;
         let url = pg_url_for(&admin_url, &name);
-        let store = Store::open("test", &url, &master()).unwrap();
+        let store = Store::open(env, &url, &master()).unwrap();
         Some(Self {
             store,
             url,
@@ -98,9 +118,14 @@ impl TestDb {
         })
     }
 
+    /// Whether this is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backing, Backing::Postgres { .. })
+    }
+
     /// A second store on the same database (as another process would open it).
     pub fn reopen(&self) -> Store {
-        Store::open("test", &self.url, &master()).unwrap()
+        Store::open(self.store.env(), &self.url, &master()).unwrap()
     }
 
     pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
@@ -121,30 +146,31 @@ impl Drop for TestDb {
     }
 }
 
-/// One test body, run on SQLite and on PostgreSQL.
+/// One test body, run on SQLite and on PostgreSQL: `both_backends! { fn name(db) { ... } }`
+/// makes tests `name::sqlite` and `name::postgres`, each with a fresh `TestDb` in `db`.
+#[macro_export]
 macro_rules! both_backends {
     ($(#[$meta:meta])* fn $name:ident($db:ident) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            fn run($db: &$crate::support::TestDb) $body
+            fn run($db: &$crate::testkit::TestDb) $body
             #[test]
             fn sqlite() {
-                run(&$crate::support::TestDb::sqlite());
+                run(&$crate::testkit::TestDb::sqlite());
             }
             #[test]
             fn postgres() {
-                if let Some(db) = $crate::support::TestDb::postgres() {
+                if let Some(db) = $crate::testkit::TestDb::postgres() {
                     run(&db);
                 }
             }
         }
     };
 }
-pub(crate) use both_backends;
 
 pub fn now() -> OffsetDateTime {
-    license_store::model::stored(OffsetDateTime::now_utc())
+    crate::model::stored(OffsetDateTime::now_utc())
 }
 
 pub fn admin() -> Actor {
@@ -160,6 +186,7 @@ pub fn chunked() -> KeyFormat {
 }
 
 /// A product, a generator and a customer to mint against.
+#[derive(Debug)]
 pub struct Fixture {
     pub product: Product,
     pub generator: Generator,
@@ -257,9 +284,19 @@ pub fn key_of(c: &Created) -> &str {
 
 /// Counts of (audit entries, events) in the database.
 pub fn log_counts(store: &Store) -> (i64, i64) {
-    use license_store::schema::{audit_entries, events};
+    use crate::schema::{audit_entries, events};
     let mut c = store.conn().unwrap();
     let a = audit_entries::table.count().get_result(&mut *c).unwrap();
     let e = events::table.count().get_result(&mut *c).unwrap();
     (a, e)
+}
+
+/// Moves a license's expiry to `at` (which may be in the past) straight in the database, as
+/// time passing would; the API refuses past expiries.
+pub fn set_expiry(store: &Store, license_id: Uuid, at: OffsetDateTime) {
+    use crate::schema::licenses;
+    diesel::update(licenses::table.find(license_id.to_string()))
+        .set(licenses::expires_at.eq(crate::model::to_db(at)))
+        .execute(&mut *store.conn().unwrap())
+        .unwrap();
 }

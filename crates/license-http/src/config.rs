@@ -1,0 +1,268 @@
+//! Configuration from `KEYSMITH_*` environment variables (SPEC §2), read once in `main` and
+//! validated up front: an error names the variable and says what is wrong.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// One environment: its name and database URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvConfig {
+    /// `[a-z][a-z0-9-]{0,31}`.
+    pub name: String,
+    /// `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+}
+
+/// Validation requests per minute; `None` turns a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Per key digest (default 120).
+    pub per_key: Option<u32>,
+    /// Per client IP (default 1200).
+    pub per_ip: Option<u32>,
+    /// Lookups of unknown keys per client IP (default 60).
+    pub unknown_per_ip: Option<u32>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            per_key: Some(120),
+            per_ip: Some(1200),
+            unknown_per_ip: Some(60),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the services read from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub environments: Vec<EnvConfig>,
+    pub admin_addr: SocketAddr,
+    pub validation_addr: SocketAddr,
+    /// Secret installed as the `bootstrap` admin token where an environment has none.
+    pub admin_token: Option<String>,
+    pub master_key_file: PathBuf,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub rates: RateLimits,
+    /// The public base URL of the validation API, for code samples (default from the address).
+    pub public_validation_url: String,
+}
+
+/// A configuration problem: which variable, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub variable: String,
+    /// What is wrong, and what would be right.
+    pub problem: String,
+}
+
+fn bad(variable: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable: variable.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Whether `name` is a valid environment name (`[a-z][a-z0-9-]{0,31}`).
+pub fn valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 32
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn addr(var: &str, value: Option<String>, default: &str) -> Result<SocketAddr, ConfigError> {
+    let v = value.unwrap_or_else(|| default.to_owned());
+    v.parse().map_err(|_| {
+        bad(
+            var,
+            format!("{v:?} is not a socket address like 127.0.0.1:8080"),
+        )
+    })
+}
+
+fn rate(var: &str, value: Option<String>, default: u32) -> Result<Option<u32>, ConfigError> {
+    let n = match value {
+        None => default,
+        Some(v) => v.trim().parse::<u32>().map_err(|_| {
+            bad(
+                var,
+                format!("{v:?} is not a whole number of requests per minute (0 turns it off)"),
+            )
+        })?,
+    };
+    Ok((n > 0).then_some(n))
+}
+
+impl Config {
+    /// Reads the configuration through `get` (the process environment in `main`, a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let data_dir = PathBuf::from(get("KEYSMITH_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let names = get("KEYSMITH_ENVIRONMENTS").unwrap_or_else(|| "production,staging".into());
+        let mut environments = Vec::new();
+        for name in names.split(',').map(str::trim) {
+            if !valid_env_name(name) {
+                return Err(bad(
+                    "KEYSMITH_ENVIRONMENTS",
+                    format!("{name:?} is not an environment name ([a-z][a-z0-9-]{{0,31}})"),
+                ));
+            }
+            if environments.iter().any(|e: &EnvConfig| e.name == name) {
+                return Err(bad(
+                    "KEYSMITH_ENVIRONMENTS",
+                    format!("{name:?} is listed twice"),
+                ));
+            }
+            let var = format!(
+                "KEYSMITH_DATABASE_URL_{}",
+                name.to_uppercase().replace('-', "_")
+            );
+            let database_url = get(&var).unwrap_or_else(|| {
+                format!("sqlite://{}", data_dir.join(format!("{name}.db")).display())
+            });
+            license_store::Target::parse(&database_url).map_err(|e| bad(&var, e.to_string()))?;
+            environments.push(EnvConfig {
+                name: name.to_owned(),
+                database_url,
+            });
+        }
+        let admin_addr = addr(
+            "KEYSMITH_ADMIN_ADDR",
+            get("KEYSMITH_ADMIN_ADDR"),
+            "127.0.0.1:8080",
+        )?;
+        let validation_addr = addr(
+            "KEYSMITH_VALIDATION_ADDR",
+            get("KEYSMITH_VALIDATION_ADDR"),
+            "127.0.0.1:8081",
+        )?;
+        let admin_token = get("KEYSMITH_ADMIN_TOKEN");
+        if let Some(t) = &admin_token
+            && t.len() < 32
+        {
+            return Err(bad(
+                "KEYSMITH_ADMIN_TOKEN",
+                "must be at least 32 characters (128 bits or more of randomness)",
+            ));
+        }
+        let master_key_file = get("KEYSMITH_MASTER_KEY_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("master.key"));
+        let log_format = match get("KEYSMITH_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(bad(
+                    "KEYSMITH_LOG_FORMAT",
+                    format!("{other:?} is not text or json"),
+                ));
+            }
+        };
+        let rates = RateLimits {
+            per_key: rate("KEYSMITH_RATE_PER_KEY", get("KEYSMITH_RATE_PER_KEY"), 120)?,
+            per_ip: rate("KEYSMITH_RATE_PER_IP", get("KEYSMITH_RATE_PER_IP"), 1200)?,
+            unknown_per_ip: rate(
+                "KEYSMITH_RATE_UNKNOWN_PER_IP",
+                get("KEYSMITH_RATE_UNKNOWN_PER_IP"),
+                60,
+            )?,
+        };
+        let public_validation_url = get("KEYSMITH_PUBLIC_VALIDATION_URL")
+            .unwrap_or_else(|| format!("http://{validation_addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Self {
+            data_dir,
+            environments,
+            admin_addr,
+            validation_addr,
+            admin_token,
+            master_key_file,
+            log: get("KEYSMITH_LOG").unwrap_or_else(|| "info".into()),
+            log_format,
+            rates,
+            public_validation_url,
+        })
+    }
+
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn nothing_set_gives_two_sqlite_environments_under_data() {
+        let c = config(&[]).unwrap();
+        let names: Vec<&str> = c.environments.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["production", "staging"]);
+        assert_eq!(
+            c.environments[0].database_url,
+            "sqlite://./data/production.db"
+        );
+        assert_eq!(c.admin_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.validation_addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(c.master_key_file, PathBuf::from("./data/master.key"));
+        assert_eq!(c.rates, RateLimits::default());
+    }
+
+    #[test]
+    fn per_environment_urls_and_zero_rates() {
+        let c = config(&[
+            ("KEYSMITH_ENVIRONMENTS", "production,eu-west"),
+            ("KEYSMITH_DATABASE_URL_EU_WEST", "postgres://u@db/eu"),
+            ("KEYSMITH_RATE_PER_KEY", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.environments[1].database_url, "postgres://u@db/eu");
+        assert_eq!(c.rates.per_key, None);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let cases = [
+            (("KEYSMITH_ENVIRONMENTS", "Prod"), "KEYSMITH_ENVIRONMENTS"),
+            (("KEYSMITH_ADMIN_ADDR", "localhost"), "KEYSMITH_ADMIN_ADDR"),
+            (("KEYSMITH_RATE_PER_IP", "-5"), "KEYSMITH_RATE_PER_IP"),
+            (("KEYSMITH_LOG_FORMAT", "xml"), "KEYSMITH_LOG_FORMAT"),
+            (("KEYSMITH_ADMIN_TOKEN", "short"), "KEYSMITH_ADMIN_TOKEN"),
+            (
+                ("KEYSMITH_DATABASE_URL_PRODUCTION", "mysql://x"),
+                "KEYSMITH_DATABASE_URL_PRODUCTION",
+            ),
+        ];
+        for ((k, v), var) in cases {
+            let e = config(&[(k, v)]).unwrap_err();
+            assert_eq!(e.variable, var, "{e}");
+            assert!(e.to_string().starts_with(var));
+        }
+    }
+}

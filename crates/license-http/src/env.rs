@@ -1,0 +1,182 @@
+//! The environments a process serves: one store each, plus short-lived caches of what every
+//! validation request needs (settings, the active signing key, the published keys), so a
+//! request costs no extra query for them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use license_core::{MasterKey, SigningKey};
+use license_store::admin::{PublishedKey, Settings};
+use license_store::{Store, StoreError, StoreResult};
+use time::OffsetDateTime;
+
+use crate::config::Config;
+
+/// How long cached settings and keys are trusted before they are read again (a key rotated by
+/// `keysmith keys rotate` in another process is picked up within this time).
+pub const CACHE_TTL: Duration = Duration::from_secs(10);
+
+struct Cached<T> {
+    at: Instant,
+    value: T,
+}
+
+/// One environment.
+pub struct Environment {
+    name: String,
+    store: Store,
+    settings: RwLock<Option<Cached<Settings>>>,
+    signer: RwLock<Option<Cached<Arc<SigningKey>>>>,
+    keys: RwLock<Option<Cached<Arc<Vec<PublishedKey>>>>>,
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Environment")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn cached<T: Clone>(
+    slot: &RwLock<Option<Cached<T>>>,
+    load: impl FnOnce() -> StoreResult<T>,
+) -> StoreResult<T> {
+    if let Ok(guard) = slot.read()
+        && let Some(c) = guard.as_ref()
+        && c.at.elapsed() < CACHE_TTL
+    {
+        return Ok(c.value.clone());
+    }
+    let value = load()?;
+    if let Ok(mut guard) = slot.write() {
+        *guard = Some(Cached {
+            at: Instant::now(),
+            value: value.clone(),
+        });
+    }
+    Ok(value)
+}
+
+impl Environment {
+    /// Wraps an open store.
+    pub fn new(name: &str, store: Store) -> Self {
+        Self {
+            name: name.to_owned(),
+            store,
+            settings: RwLock::new(None),
+            signer: RwLock::new(None),
+            keys: RwLock::new(None),
+        }
+    }
+
+    /// The environment's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Settings (cached for [`CACHE_TTL`]).
+    pub fn settings(&self) -> StoreResult<Settings> {
+        cached(&self.settings, || self.store.settings())
+    }
+
+    /// The active signing key (cached).
+    pub fn signer(&self) -> StoreResult<Arc<SigningKey>> {
+        cached(&self.signer, || {
+            self.store.active_signing_key().map(Arc::new)
+        })
+    }
+
+    /// Every published key (cached).
+    pub fn published_keys(&self) -> StoreResult<Arc<Vec<PublishedKey>>> {
+        cached(&self.keys, || self.store.published_keys().map(Arc::new))
+    }
+
+    /// Forgets cached values (after a settings change in this process).
+    pub fn invalidate(&self) {
+        if let Ok(mut g) = self.settings.write() {
+            *g = None;
+        }
+        if let Ok(mut g) = self.signer.write() {
+            *g = None;
+        }
+        if let Ok(mut g) = self.keys.write() {
+            *g = None;
+        }
+    }
+}
+
+/// All environments of this process, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Environments {
+    map: HashMap<String, Arc<Environment>>,
+}
+
+/// What happened while opening the environments, for the start-up log.
+#[derive(Debug, Default)]
+pub struct OpenReport {
+    /// Environments that got their first signing key.
+    pub signing_keys_created: Vec<String>,
+    /// Environments where `KEYSMITH_ADMIN_TOKEN` became the `bootstrap` token.
+    pub bootstrap_tokens: Vec<String>,
+}
+
+impl Environments {
+    /// Opens every configured environment: migrates, creates the first signing key, and installs
+    /// the bootstrap admin token where needed.
+    pub fn open(
+        config: &Config,
+        master: &MasterKey,
+        now: OffsetDateTime,
+    ) -> Result<(Self, OpenReport), String> {
+        let mut map = HashMap::new();
+        let mut report = OpenReport::default();
+        for e in &config.environments {
+            let var = format!(
+                "KEYSMITH_DATABASE_URL_{}",
+                e.name.to_uppercase().replace('-', "_")
+            );
+            let store = Store::open(&e.name, &e.database_url, master)
+                .map_err(|err| format!("{var} (environment {}): {err}", e.name))?;
+            let fail = |err: StoreError| format!("environment {}: {err}", e.name);
+            if store.ensure_signing_key(now).map_err(fail)? {
+                report.signing_keys_created.push(e.name.clone());
+            }
+            if let Some(secret) = &config.admin_token
+                && store.bootstrap_admin_token(now, secret).map_err(fail)?
+            {
+                report.bootstrap_tokens.push(e.name.clone());
+            }
+            map.insert(e.name.clone(), Arc::new(Environment::new(&e.name, store)));
+        }
+        Ok((Self { map }, report))
+    }
+
+    /// Environments from already open stores (tests).
+    pub fn from_stores(stores: impl IntoIterator<Item = Store>) -> Self {
+        let map = stores
+            .into_iter()
+            .map(|s| {
+                let name = s.env().to_owned();
+                (name.clone(), Arc::new(Environment::new(&name, s)))
+            })
+            .collect();
+        Self { map }
+    }
+
+    /// The environment called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<Environment>> {
+        self.map.get(name)
+    }
+
+    /// Every environment.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Environment>> {
+        self.map.values()
+    }
+}

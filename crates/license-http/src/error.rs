@@ -1,0 +1,175 @@
+//! `ApiError`: the one place where failures become HTTP statuses, SPEC codes and messages.
+//!
+//! The body is `{"error":{"code","message","request_id", ...}}`. The request id is added by the
+//! telemetry middleware, which knows it; `error_response` leaves the payload in the response's
+//! extensions for it.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use license_store::StoreError;
+use serde_json::{Value, json};
+
+/// Every error an HTTP handler can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `INVALID_REQUEST`: malformed JSON, unknown or missing fields, bad values.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 404 `ENVIRONMENT_NOT_FOUND`.
+    #[error("environment {0:?} does not exist")]
+    EnvironmentNotFound(String),
+    /// 404 `NOT_FOUND`.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// 413 `PAYLOAD_TOO_LARGE`.
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// 415 `UNSUPPORTED_MEDIA_TYPE`.
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    /// 429 `RATE_LIMITED`, with `Retry-After`.
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Whole seconds until a retry can succeed.
+        retry_after_secs: u64,
+    },
+    /// 401 `UNAUTHORIZED`.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// 403 `FORBIDDEN`.
+    #[error("the {role} role may not {permission}")]
+    Forbidden {
+        /// The caller's role.
+        role: &'static str,
+        /// What was refused.
+        permission: &'static str,
+    },
+    /// A store failure, mapped per variant.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// 503 `UNAVAILABLE`: the blocking pool is gone (shutting down).
+    #[error("service is shutting down")]
+    Unavailable,
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        Self::Unavailable
+    }
+}
+
+impl ApiError {
+    /// Status, code, and extra fields of the body.
+    fn parts(&self) -> (StatusCode, &'static str, Value) {
+        use StatusCode as S;
+        let none = Value::Null;
+        match self {
+            Self::InvalidRequest(_) => (S::BAD_REQUEST, "INVALID_REQUEST", none),
+            Self::EnvironmentNotFound(_) => (S::NOT_FOUND, "ENVIRONMENT_NOT_FOUND", none),
+            Self::NotFound(_) => (S::NOT_FOUND, "NOT_FOUND", none),
+            Self::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", none),
+            Self::UnsupportedMediaType => {
+                (S::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", none)
+            }
+            Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "RATE_LIMITED", none),
+            Self::Unauthorized => (S::UNAUTHORIZED, "UNAUTHORIZED", none),
+            Self::Forbidden { .. } => (S::FORBIDDEN, "FORBIDDEN", none),
+            Self::Unavailable => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", none),
+            Self::Store(e) => match e {
+                StoreError::NotFound { .. } => (S::NOT_FOUND, "NOT_FOUND", none),
+                StoreError::Invalid { field, .. } => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "INVALID_FIELD",
+                    json!({"field": field}),
+                ),
+                StoreError::WeakKeyFormat(_) => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "WEAK_KEY_FORMAT",
+                    json!({"field": "format"}),
+                ),
+                StoreError::Duplicate { field } => {
+                    (S::CONFLICT, "DUPLICATE", json!({"field": field}))
+                }
+                StoreError::InUse { .. } => (S::CONFLICT, "IN_USE", none),
+                StoreError::InvalidTransition(t) => (
+                    S::CONFLICT,
+                    "INVALID_TRANSITION",
+                    json!({"from": t.from.as_str(), "action": t.action.as_str()}),
+                ),
+                StoreError::NotEditable { .. } => (S::CONFLICT, "LICENSE_NOT_EDITABLE", none),
+                StoreError::Immutable { field } => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "IMMUTABLE_FIELD",
+                    json!({"field": field}),
+                ),
+                StoreError::HasActivations => (S::CONFLICT, "LICENSE_HAS_ACTIVATIONS", none),
+                StoreError::Pool(_) => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", none),
+                StoreError::Corrupt(_)
+                | StoreError::Config(_)
+                | StoreError::Migration(_)
+                | StoreError::Database(_) => (S::INTERNAL_SERVER_ERROR, "INTERNAL", none),
+            },
+        }
+    }
+
+    /// The SPEC code.
+    pub fn code(&self) -> &'static str {
+        self.parts().1
+    }
+
+    fn message(&self) -> String {
+        match self {
+            // Never echo database internals to a client; they are logged instead.
+            Self::Store(
+                StoreError::Corrupt(_)
+                | StoreError::Config(_)
+                | StoreError::Migration(_)
+                | StoreError::Database(_),
+            ) => "internal error; see the server log for this request id".into(),
+            Self::Store(StoreError::Pool(_)) => "database unavailable; retry shortly".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The error body as built by `error_response`, before the middleware adds the request id.
+#[derive(Debug, Clone)]
+pub struct ErrorPayload(pub Value);
+
+/// The outcome code of a response, for logs and metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct OutcomeCode(pub &'static str);
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code, extra) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code, "request failed");
+        }
+        let mut error = json!({"code": code, "message": self.message()});
+        if let (Value::Object(e), Value::Object(x)) = (&mut error, extra) {
+            e.extend(x);
+        }
+        let payload = json!({ "error": error });
+        let mut res = HttpResponse::build(status);
+        if let Self::RateLimited { retry_after_secs } = self {
+            res.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
+        let mut res = res.json(&payload);
+        res.extensions_mut().insert(ErrorPayload(payload));
+        res.extensions_mut().insert(OutcomeCode(code));
+        res
+    }
+}
+
+/// Maps path and query extractor failures.
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::InvalidRequest(format!("invalid query string: {err}")).into()
+}

@@ -1,0 +1,58 @@
+//! `ApiJson<T>`: the JSON body extractor of every Keysmith route. Like `web::Json`, but a
+//! rejection names the offending field by its path (`metadata: invalid type: sequence, expected
+//! a map`), the body limit is [`crate::MAX_BODY`], and errors are `ApiError`s.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON request body of type `T`.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+/// Parses `bytes` as `T`, naming the path of whatever does not fit.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() || inner.is_syntax() || inner.is_eof() {
+            ApiError::InvalidRequest(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::InvalidRequest(format!("{path}: {inner}"))
+        }
+    })
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.mime_type().ok().flatten().is_some_and(|m| {
+        m.type_() == "application"
+            && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+    })
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(req);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !json {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(crate::MAX_BODY),
+                _ => ApiError::InvalidRequest(format!("cannot read the request body: {e}")),
+            })?;
+            parse(&bytes).map(ApiJson)
+        })
+    }
+}

@@ -1,0 +1,134 @@
+//! Keysmith's HTTP layer: configuration, the actix-web apps of the validation service (and, as
+//! it is built, the admin service), error mapping, rate limits, request ids, logs and metrics.
+//!
+//! Apps are built by functions ([`validation_app`]) so tests run them in-process with
+//! `actix_web::test`; the binaries only read [`config::Config`], open the environments and call
+//! [`serve_validation`]. No SQL here: every database call goes through `license-store`, on the
+//! blocking thread pool (`web::block`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpServer, middleware, web};
+use utoipa::OpenApi;
+
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod extract;
+pub mod master;
+pub mod ops;
+pub mod ratelimit;
+pub mod startup;
+pub mod telemetry;
+pub mod validation;
+
+pub use env::Environments;
+
+/// Largest accepted request body (SPEC §7: larger is 413).
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// Shared state of a service.
+#[derive(Debug)]
+pub struct AppState {
+    /// The environments served.
+    pub envs: Environments,
+    /// Validation rate limits.
+    pub limiter: ratelimit::Limiter,
+}
+
+/// The OpenAPI document of the validation service.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keysmith validation API",
+        description = "The public API customer software calls to validate, activate and deactivate license keys, and to fetch lease verification keys."
+    ),
+    paths(
+        validation::validate,
+        validation::activate,
+        validation::deactivate,
+        validation::keys,
+        ops::healthz,
+        ops::readyz,
+        ops::metrics,
+    )
+)]
+#[derive(Debug)]
+pub struct ValidationApi;
+
+/// The validation service's OpenAPI document as pretty JSON (also in `docs/openapi/validation.json`).
+pub fn validation_openapi() -> String {
+    ValidationApi::openapi()
+        .to_pretty_json()
+        .unwrap_or_default()
+}
+
+/// Everything an app instance shares across workers.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    state: web::Data<AppState>,
+    metrics: web::Data<telemetry::Metrics>,
+    openapi: web::Data<ops::OpenApiJson>,
+}
+
+impl Shared {
+    /// Shared data for the validation service.
+    pub fn validation(envs: Environments, rates: config::RateLimits) -> Self {
+        Self {
+            state: web::Data::new(AppState {
+                envs,
+                limiter: ratelimit::Limiter::new(rates),
+            }),
+            metrics: web::Data::new(telemetry::Metrics::default()),
+            openapi: web::Data::new(ops::OpenApiJson(validation_openapi())),
+        }
+    }
+
+    /// The state, for background tasks.
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone().into_inner()
+    }
+}
+
+/// The validation app (one per worker thread).
+pub fn validation_app(
+    shared: Shared,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(shared.state)
+        .app_data(shared.metrics)
+        .app_data(shared.openapi)
+        .app_data(web::PayloadConfig::new(MAX_BODY))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .configure(validation::routes)
+        .configure(ops::routes)
+        .default_service(web::to(ops::not_found))
+        .wrap(middleware::from_fn(telemetry::observe))
+}
+
+/// Binds and starts the validation service. SIGTERM/SIGINT drain in-flight requests.
+pub fn serve_validation(shared: Shared, addr: SocketAddr) -> std::io::Result<Server> {
+    let limiter_state = shared.state();
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter_state.limiter.prune();
+        }
+    });
+    Ok(HttpServer::new(move || validation_app(shared.clone()))
+        .bind(addr)?
+        .shutdown_timeout(30)
+        .run())
+}

@@ -1,0 +1,567 @@
+//! The public validation API (SPEC §7): validate, activate, deactivate, and the signing keys.
+//! Customer software talks to these routes; they never show customer data or admin metadata.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use license_core::lease::{self, Claims};
+use license_core::{Fingerprint, Outcome, ProductRef, SigningKey, keys};
+use license_store::Actor;
+use license_store::activation::{Answer, NewActivation};
+use license_store::model::{Activation, ActivationStatus, JsonObject, License, Product};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::env::Environment;
+use crate::error::{ApiError, OutcomeCode};
+use crate::extract::ApiJson;
+use crate::telemetry::{KeyHint, RequestId};
+
+/// `POST /v1/{env}/validate` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateRequest {
+    /// The license key as the customer typed it (case and surrounding space do not matter).
+    pub key: String,
+    /// This instance's id; with it the instance must hold an active activation and gets a lease.
+    pub fingerprint: Option<String>,
+    /// The product the software is: its id or code.
+    pub product: Option<String>,
+    /// Up to 64 characters chosen by the client, echoed in the lease.
+    pub nonce: Option<String>,
+}
+
+/// `POST /v1/{env}/activate` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    pub key: String,
+    pub fingerprint: String,
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<JsonObject>,
+}
+
+/// `POST /v1/{env}/deactivate` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeactivateRequest {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// A product as customer software sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicProduct {
+    pub id: Uuid,
+    pub name: String,
+    pub code: String,
+}
+
+/// A license as customer software sees it (no customer data, no admin metadata).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicLicense {
+    pub id: Uuid,
+    pub key_display: String,
+    pub product: PublicProduct,
+    #[schema(value_type = String, example = "active")]
+    pub status: license_core::LicenseStatus,
+    /// `-1` is unlimited.
+    pub activation_limit: i32,
+    pub activations_active: i32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+    #[schema(value_type = Object)]
+    pub feature_flags: JsonObject,
+}
+
+/// An activation as customer software sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicActivation {
+    pub id: Uuid,
+    pub fingerprint: String,
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    #[schema(value_type = String, example = "active")]
+    pub status: ActivationStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub first_seen_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_validated_at: OffsetDateTime,
+}
+
+/// The answer to validate (200, and 422/404 with `valid: false`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidateResponse {
+    pub valid: bool,
+    /// `VALID`, `GRACE_PERIOD`, `REVOKED`, `REMINTED`, `SUSPENDED`, `INACTIVE`, `EXPIRED`,
+    /// `NOT_ASSIGNED`, `NOT_ACTIVATED`, `PRODUCT_MISMATCH` or `NOT_FOUND`.
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license: Option<PublicLicense>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activation: Option<PublicActivation>,
+    /// A signed lease (with a fingerprint only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
+    /// End of the grace period (`GRACE_PERIOD` only).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub grace_until: Option<OffsetDateTime>,
+}
+
+/// The answer to activate and deactivate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivationResponse {
+    /// `ACTIVATED`, `ALREADY_ACTIVATED`, `DEACTIVATED`, or a refusal code.
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activation: Option<PublicActivation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license: Option<PublicLicense>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
+}
+
+/// A published verification key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Jwk {
+    pub kid: String,
+    /// Always `EdDSA`.
+    pub alg: &'static str,
+    /// Always `Ed25519`.
+    pub crv: &'static str,
+    /// Base64url (no padding) public key.
+    pub x: String,
+    /// `active` or `retired` (retired keys still verify).
+    pub status: String,
+}
+
+/// `GET /v1/{env}/keys`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeySet {
+    pub keys: Vec<Jwk>,
+}
+
+fn public_license(l: &License, p: &Product) -> PublicLicense {
+    PublicLicense {
+        id: l.id,
+        key_display: l.key_display.clone(),
+        product: PublicProduct {
+            id: p.id,
+            name: p.name.clone(),
+            code: p.code.clone(),
+        },
+        status: l.status,
+        activation_limit: l.activation_limit,
+        activations_active: l.activations_active,
+        expires_at: l.expires_at,
+        feature_flags: l.feature_flags.clone(),
+    }
+}
+
+fn public_activation(a: &Activation) -> PublicActivation {
+    PublicActivation {
+        id: a.id,
+        fingerprint: a.fingerprint.clone(),
+        name: a.name.clone(),
+        platform: a.platform.clone(),
+        status: a.status,
+        first_seen_at: a.first_seen_at,
+        last_validated_at: a.last_validated_at,
+    }
+}
+
+pub(crate) fn environment(state: &AppState, name: &str) -> Result<Arc<Environment>, ApiError> {
+    state
+        .envs
+        .get(name)
+        .cloned()
+        .ok_or_else(|| ApiError::EnvironmentNotFound(name.to_owned()))
+}
+
+pub(crate) fn client_ip(req: &HttpRequest) -> IpAddr {
+    req.peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
+}
+
+pub(crate) fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+fn check_key(key: &str) -> Result<String, ApiError> {
+    let k = key.trim();
+    if k.is_empty() || k.chars().count() > 256 {
+        return Err(ApiError::InvalidRequest(
+            "key: must be 1-256 characters".into(),
+        ));
+    }
+    Ok(k.to_owned())
+}
+
+fn check_fingerprint(fp: &str) -> Result<Fingerprint, ApiError> {
+    Fingerprint::new(fp).map_err(|e| ApiError::InvalidRequest(e.to_string()))
+}
+
+fn check_text(field: &str, v: Option<&str>, max: usize) -> Result<(), ApiError> {
+    match v {
+        Some(s) if s.is_empty() || s.chars().count() > max || s.chars().any(char::is_control) => {
+            Err(ApiError::InvalidRequest(format!(
+                "{field}: must be 1-{max} printable characters"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Marks a response with its outcome code and key hint (for the log line and metrics).
+fn tagged(mut res: HttpResponse, code: &'static str, key: &str) -> HttpResponse {
+    res.extensions_mut().insert(OutcomeCode(code));
+    let hint: String = key
+        .chars()
+        .take(keys::PREFIX_LEN)
+        .collect::<String>()
+        .to_uppercase();
+    res.extensions_mut().insert(KeyHint(hint));
+    res
+}
+
+fn sign_lease(
+    env: &Environment,
+    signer: &SigningKey,
+    answer: &Answer,
+    fingerprint: &str,
+    nonce: Option<String>,
+    now: OffsetDateTime,
+    grace: Duration,
+) -> Result<Option<String>, ApiError> {
+    let Some(l) = &answer.license else {
+        return Ok(None);
+    };
+    let exp = lease::lease_expiry(now, answer.lease_ttl, l.expires_at, grace);
+    let claims = Claims {
+        kid: signer.kid().to_owned(),
+        env: env.name().to_owned(),
+        lid: l.id,
+        pid: l.product_id,
+        fp: Some(fingerprint.to_owned()),
+        st: l.status,
+        ent: l.feature_flags.clone(),
+        iat: now.unix_timestamp(),
+        exp: exp.unix_timestamp(),
+        lexp: l.expires_at.map(OffsetDateTime::unix_timestamp),
+        nonce,
+    };
+    // The signer is this environment's active key, so the kid always matches.
+    signer
+        .sign(&claims)
+        .map(Some)
+        .map_err(|e| ApiError::Store(license_store::StoreError::Corrupt(e.to_string())))
+}
+
+/// Limits checked before any lookup: the client IP, then the key.
+fn admit(state: &AppState, ip: IpAddr, key: &str) -> Result<(), ApiError> {
+    state.limiter.check_ip(ip)?;
+    let digest = keys::lookup_digests(key)[0];
+    state.limiter.check_key(digest.as_bytes())
+}
+
+fn outcome_status(o: &Outcome) -> StatusCode {
+    match o {
+        Outcome::NotFound => StatusCode::NOT_FOUND,
+        Outcome::Activated => StatusCode::CREATED,
+        o if o.is_success() => StatusCode::OK,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// Validates a license key.
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/validate",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = ValidateRequest,
+    responses(
+        (status = 200, description = "VALID or GRACE_PERIOD", body = ValidateResponse),
+        (status = 404, description = "NOT_FOUND (unknown key) or ENVIRONMENT_NOT_FOUND", body = ValidateResponse),
+        (status = 422, description = "A refusal: REVOKED, REMINTED, SUSPENDED, INACTIVE, EXPIRED, NOT_ASSIGNED, NOT_ACTIVATED, PRODUCT_MISMATCH", body = ValidateResponse),
+        (status = 400, description = "INVALID_REQUEST"),
+        (status = 429, description = "RATE_LIMITED, with Retry-After"),
+    )
+)]
+pub async fn validate(
+    req: HttpRequest,
+    env: web::Path<String>,
+    body: ApiJson<ValidateRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let env = environment(&state, &env)?;
+    let body = body.0;
+    let key = check_key(&body.key)?;
+    let fingerprint = body
+        .fingerprint
+        .as_deref()
+        .map(check_fingerprint)
+        .transpose()?;
+    check_text("product", body.product.as_deref(), 64)?;
+    check_text("nonce", body.nonce.as_deref(), 64)?;
+    let ip = client_ip(&req);
+    admit(&state, ip, &key)?;
+    let product = body.product.as_deref().map(ProductRef::parse);
+    let actor = Actor::system(request_id(&req)).with_ip(Some(ip.to_string()));
+    let now = OffsetDateTime::now_utc();
+    let key_for_block = key.clone();
+    let nonce = body.nonce;
+    let (answer, lease) = web::block(move || -> Result<_, ApiError> {
+        let grace = env.settings()?.grace();
+        let answer = env.store().validate(
+            &actor,
+            now,
+            &key_for_block,
+            fingerprint.as_ref(),
+            product.as_ref(),
+            grace,
+        )?;
+        let lease = match &fingerprint {
+            Some(fp) if answer.decision.outcome.is_success() => {
+                let signer = env.signer()?;
+                sign_lease(&env, &signer, &answer, fp.as_str(), nonce, now, grace)?
+            }
+            _ => None,
+        };
+        Ok((answer, lease))
+    })
+    .await??;
+    let outcome = answer.decision.outcome;
+    if outcome == Outcome::NotFound {
+        state.limiter.record_unknown(ip)?;
+    }
+    let success = outcome.is_success();
+    let license = match (&answer.license, &answer.product) {
+        (Some(l), Some(p)) if success => Some(public_license(l, p)),
+        _ => None,
+    };
+    let body = ValidateResponse {
+        valid: success,
+        code: outcome.code(),
+        message: (!success).then(|| outcome.message()),
+        license,
+        activation: answer
+            .activation
+            .as_ref()
+            .filter(|_| success)
+            .map(public_activation),
+        lease,
+        grace_until: match outcome {
+            Outcome::GracePeriod { grace_until } => Some(grace_until),
+            _ => None,
+        },
+    };
+    let res = HttpResponse::build(outcome_status(&outcome)).json(body);
+    Ok(tagged(res, outcome.code(), &key))
+}
+
+/// Activates an instance (a device) on a license.
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/activate",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = ActivateRequest,
+    responses(
+        (status = 201, description = "ACTIVATED, with a lease", body = ActivationResponse),
+        (status = 200, description = "ALREADY_ACTIVATED (idempotent; no new slot)", body = ActivationResponse),
+        (status = 404, description = "NOT_FOUND: unknown, revoked or reminted key", body = ActivationResponse),
+        (status = 422, description = "LIMIT_EXCEEDED, SUSPENDED, INACTIVE, EXPIRED, NOT_ASSIGNED", body = ActivationResponse),
+        (status = 400, description = "INVALID_REQUEST"),
+        (status = 429, description = "RATE_LIMITED"),
+    )
+)]
+pub async fn activate(
+    req: HttpRequest,
+    env: web::Path<String>,
+    body: ApiJson<ActivateRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let env = environment(&state, &env)?;
+    let body = body.0;
+    let key = check_key(&body.key)?;
+    let fingerprint = check_fingerprint(&body.fingerprint)?;
+    check_text("name", body.name.as_deref(), 200)?;
+    check_text("platform", body.platform.as_deref(), 200)?;
+    let ip = client_ip(&req);
+    admit(&state, ip, &key)?;
+    let actor = Actor::system(request_id(&req)).with_ip(Some(ip.to_string()));
+    let now = OffsetDateTime::now_utc();
+    let key_for_block = key.clone();
+    let (answer, lease) = web::block(move || -> Result<_, ApiError> {
+        let grace = env.settings()?.grace();
+        let new = NewActivation {
+            fingerprint: fingerprint.clone(),
+            name: body.name,
+            platform: body.platform,
+            ip: Some(ip.to_string()),
+            metadata: body.metadata,
+        };
+        let answer = env
+            .store()
+            .activate(&actor, now, &key_for_block, new, grace)?;
+        let lease = if answer.decision.outcome.is_success() {
+            let signer = env.signer()?;
+            sign_lease(
+                &env,
+                &signer,
+                &answer,
+                fingerprint.as_str(),
+                None,
+                now,
+                grace,
+            )?
+        } else {
+            None
+        };
+        Ok((answer, lease))
+    })
+    .await??;
+    let outcome = answer.decision.outcome;
+    if outcome == Outcome::NotFound {
+        state.limiter.record_unknown(ip)?;
+    }
+    let success = outcome.is_success();
+    let body = ActivationResponse {
+        code: outcome.code(),
+        message: (!success).then(|| outcome.message()),
+        activation: answer
+            .activation
+            .as_ref()
+            .filter(|_| success)
+            .map(public_activation),
+        license: match (&answer.license, &answer.product) {
+            (Some(l), Some(p)) if success => Some(public_license(l, p)),
+            _ => None,
+        },
+        lease,
+    };
+    let res = HttpResponse::build(outcome_status(&outcome)).json(body);
+    Ok(tagged(res, outcome.code(), &key))
+}
+
+/// Deactivates an instance, freeing its slot.
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/deactivate",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = DeactivateRequest,
+    responses(
+        (status = 200, description = "DEACTIVATED", body = ActivationResponse),
+        (status = 404, description = "NOT_FOUND: no such active activation", body = ActivationResponse),
+        (status = 400, description = "INVALID_REQUEST"),
+        (status = 429, description = "RATE_LIMITED"),
+    )
+)]
+pub async fn deactivate(
+    req: HttpRequest,
+    env: web::Path<String>,
+    body: ApiJson<DeactivateRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let env = environment(&state, &env)?;
+    let body = body.0;
+    let key = check_key(&body.key)?;
+    let fingerprint = check_fingerprint(&body.fingerprint)?;
+    let ip = client_ip(&req);
+    admit(&state, ip, &key)?;
+    let actor = Actor::system(request_id(&req)).with_ip(Some(ip.to_string()));
+    let now = OffsetDateTime::now_utc();
+    let key_for_block = key.clone();
+    let result = web::block(move || {
+        env.store()
+            .deactivate(&actor, now, &key_for_block, &fingerprint)
+    })
+    .await?;
+    let (status, body) = match result {
+        Ok(a) => (
+            StatusCode::OK,
+            ActivationResponse {
+                code: "DEACTIVATED",
+                message: None,
+                activation: Some(public_activation(&a)),
+                license: None,
+                lease: None,
+            },
+        ),
+        Err(license_store::StoreError::NotFound { .. }) => {
+            state.limiter.record_unknown(ip)?;
+            (
+                StatusCode::NOT_FOUND,
+                ActivationResponse {
+                    code: "NOT_FOUND",
+                    message: Some("No active activation for this key and fingerprint".into()),
+                    activation: None,
+                    license: None,
+                    lease: None,
+                },
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let code = body.code;
+    Ok(tagged(HttpResponse::build(status).json(body), code, &key))
+}
+
+/// The environment's lease verification keys (active and retired).
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/keys",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, body = KeySet), (status = 404, description = "ENVIRONMENT_NOT_FOUND"))
+)]
+pub async fn keys(
+    env: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let env = environment(&state, &env)?;
+    let published = web::block(move || env.published_keys()).await??;
+    let keys = published
+        .iter()
+        .map(|k| Jwk {
+            kid: k.key.kid.clone(),
+            alg: "EdDSA",
+            crv: "Ed25519",
+            x: k.key.x_b64(),
+            status: k.status.clone(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=60"))
+        .json(KeySet { keys }))
+}
+
+/// Routes of the validation service under `/v1/{env}`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/v1/{env}")
+            .route("/validate", web::post().to(validate))
+            .route("/activate", web::post().to(activate))
+            .route("/deactivate", web::post().to(deactivate))
+            .route("/keys", web::get().to(keys)),
+    );
+}
