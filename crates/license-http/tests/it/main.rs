@@ -1,11 +1,7 @@
 //! license-http integration tests: the real actix apps in-process (`actix_web::test`) over real
 //! databases (SQLite and PostgreSQL), with leases checked by license-core's verifier against
 //! the published `/keys` only.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "tests fail loudly on any error"
-)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly on any error")]
 
 mod openapi;
 mod support;
