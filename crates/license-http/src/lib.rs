@@ -27,6 +27,9 @@ pub mod validation;
 
 pub use env::Environments;
 
+/// Blocking (database) threads per HTTP worker.
+pub const BLOCKING_THREADS_PER_WORKER: usize = 4;
+
 /// Largest accepted request body (SPEC §7: larger is 413).
 pub const MAX_BODY: usize = 16 * 1024;
 
@@ -128,6 +131,9 @@ pub fn serve_validation(shared: Shared, addr: SocketAddr) -> std::io::Result<Ser
         }
     });
     Ok(HttpServer::new(move || validation_app(shared.clone()))
+        // Database work runs on each worker's blocking threads; a few per worker keep every
+        // pooled connection busy without a crowd of threads switching on two cores.
+        .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
         .bind(addr)?
         .shutdown_timeout(30)
         .run())
