@@ -803,20 +803,21 @@ fn prepare_search(q: &str) -> Search {
 /// The search of `q` as `licenses.id IN (a UNION of index-driven subqueries)`: one branch per
 /// kind of match (key prefix range, last four, product name, customer name or email). Written
 /// as SQL text with bound values because the planners of both backends scan the whole table for
-/// the equivalent `OR` of conditions, while each branch here is an index search.
+/// the equivalent `OR` of conditions, while each branch here is an index search. The product
+/// branch is left out when no product name matches (the usual case): PostgreSQL estimates
+/// `product_id IN (...)` over a handful of products as "most licenses" and would then scan.
 macro_rules! search_clause {
-    ($s:expr) => {{
+    ($s:expr, with_products) => {{
         let s: &Search = $s;
         use diesel::dsl::sql;
         use diesel::sql_types::{Bool, Text};
-        let with_last4 = s.last4.is_some();
         sql::<Bool>("licenses.id IN (SELECT id FROM licenses WHERE key_prefix >= ")
             .bind::<Text, _>(s.key_from.clone())
             .sql(" AND key_prefix < ")
             .bind::<Text, _>(s.key_to.clone())
             .sql(" UNION SELECT id FROM licenses WHERE key_last4 = ")
             .bind::<Text, _>(s.last4.clone().unwrap_or_default())
-            .sql(if with_last4 { "" } else { " AND 1 = 0" })
+            .sql(if s.last4.is_some() { "" } else { " AND 1 = 0" })
             .sql(
                 " UNION SELECT l.id FROM licenses l WHERE l.product_id IN \
                  (SELECT p.id FROM products p WHERE p.search_text LIKE ",
@@ -824,6 +825,24 @@ macro_rules! search_clause {
             .bind::<Text, _>(s.text.clone())
             .sql(
                 " ESCAPE '\\') UNION SELECT l.id FROM licenses l WHERE l.customer_id IN \
+                 (SELECT c.id FROM customers c WHERE c.search_text LIKE ",
+            )
+            .bind::<Text, _>(s.text.clone())
+            .sql(" ESCAPE '\\'))")
+    }};
+    ($s:expr, without_products) => {{
+        let s: &Search = $s;
+        use diesel::dsl::sql;
+        use diesel::sql_types::{Bool, Text};
+        sql::<Bool>("licenses.id IN (SELECT id FROM licenses WHERE key_prefix >= ")
+            .bind::<Text, _>(s.key_from.clone())
+            .sql(" AND key_prefix < ")
+            .bind::<Text, _>(s.key_to.clone())
+            .sql(" UNION SELECT id FROM licenses WHERE key_last4 = ")
+            .bind::<Text, _>(s.last4.clone().unwrap_or_default())
+            .sql(if s.last4.is_some() { "" } else { " AND 1 = 0" })
+            .sql(
+                " UNION SELECT l.id FROM licenses l WHERE l.customer_id IN \
                  (SELECT c.id FROM customers c WHERE c.search_text LIKE ",
             )
             .bind::<Text, _>(s.text.clone())
@@ -845,6 +864,14 @@ fn list(c: &mut DbConn, f: &LicenseFilter, page: Page) -> StoreResult<(Vec<Licen
             .map(str::trim)
             .filter(|q| !q.is_empty())
             .map(prepare_search);
+    let product_match = match &search {
+        Some(s) => !products::table
+            .filter(products::search_text.like(s.text.clone()).escape('\\'))
+            .select(products::id)
+            .load::<String>(c)?
+            .is_empty(),
+        None => false,
+    };
     // The same filters on two bases: the count needs no join (every filter and the search are
     // on `licenses`), the page joins product and customer.
     macro_rules! filtered {
@@ -870,7 +897,11 @@ fn list(c: &mut DbConn, f: &LicenseFilter, page: Page) -> StoreResult<(Vec<Licen
                 );
             }
             if let Some(s) = &search {
-                q = q.filter(search_clause!(s));
+                q = if product_match {
+                    q.filter(search_clause!(s, with_products))
+                } else {
+                    q.filter(search_clause!(s, without_products))
+                };
             }
             q
         }};
