@@ -532,20 +532,7 @@ impl Store {
         now: OffsetDateTime,
         new: NewCustomer,
     ) -> StoreResult<Customer> {
-        let name = validate::name("name", &new.name)?;
-        let email = validate::email(&new.email)?;
-        let metadata = new.metadata.unwrap_or_default();
-        validate::object("metadata", &metadata)?;
-        let row = CustomerRow {
-            id: new_id(),
-            email_lower: email.to_lowercase(),
-            search_text: validate::search_text(&[&name, &email]),
-            name,
-            email,
-            metadata: json_text(&metadata),
-            created_at: to_db(now),
-            updated_at: to_db(now),
-        };
+        let row = customer_row(new, now)?;
         self.conn()?.write(|c| {
             insert_customer(c, &row)?;
             let target = Target {
@@ -569,23 +556,10 @@ impl Store {
         if new.len() > crate::mint::MAX_BATCH {
             return Err(StoreError::invalid("customers", "at most 500 per call"));
         }
-        let mut rows = Vec::with_capacity(new.len());
-        for n in new {
-            let name = validate::name("name", &n.name)?;
-            let email = validate::email(&n.email)?;
-            let metadata = n.metadata.unwrap_or_default();
-            validate::object("metadata", &metadata)?;
-            rows.push(CustomerRow {
-                id: new_id(),
-                email_lower: email.to_lowercase(),
-                search_text: validate::search_text(&[&name, &email]),
-                name,
-                email,
-                metadata: json_text(&metadata),
-                created_at: to_db(now),
-                updated_at: to_db(now),
-            });
-        }
+        let rows = new
+            .into_iter()
+            .map(|n| customer_row(n, now))
+            .collect::<StoreResult<Vec<_>>>()?;
         self.conn()?.write(|c| {
             crate::db::insert_many!(c, customers::table, &rows).map_err(unique("email"))?;
             for row in &rows {
@@ -725,6 +699,24 @@ impl Store {
             )
         })
     }
+}
+
+/// A checked, ready-to-insert customer row.
+fn customer_row(new: NewCustomer, now: OffsetDateTime) -> StoreResult<CustomerRow> {
+    let name = validate::name("name", &new.name)?;
+    let email = validate::email(&new.email)?;
+    let metadata = new.metadata.unwrap_or_default();
+    validate::object("metadata", &metadata)?;
+    Ok(CustomerRow {
+        id: new_id(),
+        email_lower: email.to_lowercase(),
+        search_text: validate::search_text(&[&name, &email]),
+        name,
+        email,
+        metadata: json_text(&metadata),
+        created_at: to_db(now),
+        updated_at: to_db(now),
+    })
 }
 
 pub(crate) fn insert_customer(c: &mut DbConn, row: &CustomerRow) -> StoreResult<()> {

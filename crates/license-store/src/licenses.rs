@@ -804,10 +804,11 @@ fn prepare_search(q: &str) -> Search {
 /// kind of match (key prefix range, last four, product name, customer name or email). Written
 /// as SQL text with bound values because the planners of both backends scan the whole table for
 /// the equivalent `OR` of conditions, while each branch here is an index search. The product
-/// branch is left out when no product name matches (the usual case): PostgreSQL estimates
-/// `product_id IN (...)` over a handful of products as "most licenses" and would then scan.
+/// branch is switched off (`AND 1 = 0`) when no product name matches, the usual case:
+/// PostgreSQL estimates `product_id IN (...)` over a handful of products as "most licenses" and
+/// would then scan.
 macro_rules! search_clause {
-    ($s:expr, with_products) => {{
+    ($s:expr, $product_match:expr) => {{
         let s: &Search = $s;
         use diesel::dsl::sql;
         use diesel::sql_types::{Bool, Text};
@@ -823,24 +824,11 @@ macro_rules! search_clause {
                  (SELECT p.id FROM products p WHERE p.search_text LIKE ",
             )
             .bind::<Text, _>(s.text.clone())
-            .sql(
-                " ESCAPE '\\') UNION SELECT l.id FROM licenses l WHERE l.customer_id IN \
-                 (SELECT c.id FROM customers c WHERE c.search_text LIKE ",
-            )
-            .bind::<Text, _>(s.text.clone())
-            .sql(" ESCAPE '\\'))")
-    }};
-    ($s:expr, without_products) => {{
-        let s: &Search = $s;
-        use diesel::dsl::sql;
-        use diesel::sql_types::{Bool, Text};
-        sql::<Bool>("licenses.id IN (SELECT id FROM licenses WHERE key_prefix >= ")
-            .bind::<Text, _>(s.key_from.clone())
-            .sql(" AND key_prefix < ")
-            .bind::<Text, _>(s.key_to.clone())
-            .sql(" UNION SELECT id FROM licenses WHERE key_last4 = ")
-            .bind::<Text, _>(s.last4.clone().unwrap_or_default())
-            .sql(if s.last4.is_some() { "" } else { " AND 1 = 0" })
+            .sql(if $product_match {
+                " ESCAPE '\\')"
+            } else {
+                " ESCAPE '\\') AND 1 = 0"
+            })
             .sql(
                 " UNION SELECT l.id FROM licenses l WHERE l.customer_id IN \
                  (SELECT c.id FROM customers c WHERE c.search_text LIKE ",
@@ -897,11 +885,7 @@ fn list(c: &mut DbConn, f: &LicenseFilter, page: Page) -> StoreResult<(Vec<Licen
                 );
             }
             if let Some(s) = &search {
-                q = if product_match {
-                    q.filter(search_clause!(s, with_products))
-                } else {
-                    q.filter(search_clause!(s, without_products))
-                };
+                q = q.filter(search_clause!(s, product_match));
             }
             q
         }};
