@@ -173,3 +173,11 @@ pub fn query_error(
 ) -> actix_web::Error {
     ApiError::InvalidRequest(format!("invalid query string: {err}")).into()
 }
+
+/// Maps path parameter failures (an id that is not a UUID).
+pub fn path_error(
+    err: actix_web::error::PathError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError::InvalidRequest(format!("invalid path: {err}")).into()
+}

@@ -14,6 +14,8 @@ use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, middleware, web};
 use utoipa::OpenApi;
 
+pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod env;
 pub mod error;
@@ -90,6 +92,23 @@ impl Shared {
         }
     }
 
+    /// Shared data for the admin service (no rate limits: every call is authenticated).
+    pub fn admin(envs: Environments) -> Self {
+        let off = config::RateLimits {
+            per_key: None,
+            per_ip: None,
+            unknown_per_ip: None,
+        };
+        Self {
+            state: web::Data::new(AppState {
+                envs,
+                limiter: ratelimit::Limiter::new(off),
+            }),
+            metrics: web::Data::new(telemetry::Metrics::default()),
+            openapi: web::Data::new(ops::OpenApiJson(String::new())),
+        }
+    }
+
     /// The state, for background tasks.
     pub fn state(&self) -> Arc<AppState> {
         self.state.clone().into_inner()
@@ -118,6 +137,41 @@ pub fn validation_app(
         .configure(ops::routes)
         .default_service(web::to(ops::not_found))
         .wrap(middleware::from_fn(telemetry::observe))
+}
+
+/// The admin app (one per worker thread). Its OpenAPI document and CORS are not built yet.
+pub fn admin_app(
+    shared: Shared,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(shared.state)
+        .app_data(shared.metrics)
+        .app_data(web::PayloadConfig::new(MAX_BODY))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .configure(admin::routes)
+        .route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(ops::metrics))
+        .default_service(web::to(ops::not_found))
+        .wrap(middleware::from_fn(telemetry::observe))
+}
+
+/// Binds and starts the admin service.
+pub fn serve_admin(shared: Shared, addr: SocketAddr) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || admin_app(shared.clone()))
+        .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
+        .bind(addr)?
+        .shutdown_timeout(30)
+        .run())
 }
 
 /// Binds and starts the validation service. SIGTERM/SIGINT drain in-flight requests.

@@ -3,6 +3,7 @@
 //! the published `/keys` only.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly on any error")]
 
+mod admin;
 mod openapi;
 mod support;
 mod validation;

@@ -1,0 +1,302 @@
+//! The admin API in-process: the whole license lifecycle over HTTP on both backends, the role
+//! table (every permission × every role), and that a full key appears only where SPEC §5 allows.
+
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use license_http::{Environments, Shared, admin_app};
+use license_store::admin::Role;
+use license_store::both_backends;
+use license_store::testkit::*;
+use serde_json::{Value, json};
+
+use crate::support::{Reply, block_on};
+
+struct AdminApp {
+    shared: Shared,
+    admin: String,
+}
+
+impl AdminApp {
+    fn new(db: &TestDb) -> Self {
+        let (_, admin) = db
+            .create_token(&admin(), now(), "root", Role::Admin)
+            .unwrap();
+        Self {
+            shared: Shared::admin(Environments::from_stores([db.store.clone()])),
+            admin,
+        }
+    }
+
+    async fn call(&self, token: Option<&str>, req: TestRequest) -> Reply {
+        let app = test::init_service(admin_app(self.shared.clone())).await;
+        let req = match token {
+            Some(t) => req.insert_header(("authorization", format!("Bearer {t}"))),
+            None => req,
+        };
+        let res = test::call_service(&app, req.to_request()).await;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = test::read_body(res).await;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    async fn req(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        self.as_token(&self.admin.clone(), method, path, body).await
+    }
+
+    async fn as_token(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let uri = format!("/v1/test{path}");
+        let req = match method {
+            "GET" => TestRequest::get(),
+            "POST" => TestRequest::post(),
+            "PATCH" => TestRequest::patch(),
+            "PUT" => TestRequest::put(),
+            "DELETE" => TestRequest::delete(),
+            other => panic!("method {other}"),
+        }
+        .uri(&uri);
+        let req = match body {
+            Some(b) => req.set_json(b),
+            None => req,
+        };
+        self.call(Some(token), req).await
+    }
+}
+
+fn err(r: &Reply) -> &str {
+    r.body["error"]["code"].as_str().unwrap_or_default()
+}
+
+both_backends! {
+    fn the_license_lifecycle_over_the_admin_api(db) {
+        block_on(async {
+            let app = AdminApp::new(db);
+            let mut bodies: Vec<String> = Vec::new();
+            let p = app.req("POST", "/products", Some(json!({"name": "Acme Pro", "code": "ACME"}))).await;
+            assert_eq!(p.status, StatusCode::CREATED, "{:?}", p.body);
+            let product_id = p.body["id"].as_str().unwrap().to_owned();
+            let weak = app.req("POST", "/generators", Some(json!({"product_id": product_id, "name": "g", "format": {"kind": "pattern", "pattern": "PRO-####-@@@@-****"}}))).await;
+            assert_eq!((weak.status, err(&weak)), (StatusCode::UNPROCESSABLE_ENTITY, "WEAK_KEY_FORMAT"));
+            let g = app.req("POST", "/generators", Some(json!({"product_id": product_id, "name": "g", "format": {"kind": "chunked", "chunks": 4, "chunk_len": 4, "check": true}, "default_activation_limit": 2}))).await;
+            assert_eq!(g.status, StatusCode::CREATED, "{:?}", g.body);
+            let generator_id = g.body["id"].as_str().unwrap().to_owned();
+            let c = app.req("POST", "/customers", Some(json!({"name": "Grace Hopper", "email": "grace@navy.example.org"}))).await;
+            let customer_id = c.body["id"].as_str().unwrap().to_owned();
+            let dup = app.req("POST", "/customers", Some(json!({"name": "G", "email": "GRACE@navy.example.org"}))).await;
+            assert_eq!((dup.status, err(&dup)), (StatusCode::CONFLICT, "DUPLICATE"));
+
+            let created = app.req("POST", "/licenses", Some(json!({"product_id": product_id, "generator_id": generator_id}))).await;
+            assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+            let key = created.body["key"].as_str().unwrap().to_owned();
+            let id = created.body["id"].as_str().unwrap().to_owned();
+            assert_eq!(created.body["status"], "available");
+            assert_eq!(created.body["product"]["code"], "ACME");
+
+            let bad_limit = app.req("PATCH", &format!("/licenses/{id}"), Some(json!({"activation_limit": 0}))).await;
+            assert_eq!((bad_limit.status, err(&bad_limit)), (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD"));
+            assert_eq!(bad_limit.body["error"]["field"], "activation_limit");
+            let immutable = app.req("PATCH", &format!("/licenses/{id}"), Some(json!({"key": "X"}))).await;
+            assert_eq!((immutable.status, err(&immutable)), (StatusCode::UNPROCESSABLE_ENTITY, "IMMUTABLE_FIELD"));
+            let wrong = app.req("POST", &format!("/licenses/{id}/suspend"), Some(json!({"reason": "x"}))).await;
+            assert_eq!((wrong.status, err(&wrong)), (StatusCode::CONFLICT, "INVALID_TRANSITION"));
+            assert_eq!((wrong.body["error"]["from"].as_str(), wrong.body["error"]["action"].as_str()), (Some("available"), Some("suspend")));
+
+            let steps = [
+                ("assign", Some(json!({"customer_id": customer_id})), "assigned"),
+                ("inactivate", None, "assigned"),
+            ];
+            let r = app.req("POST", &format!("/licenses/{id}/{}", steps[0].0), steps[0].1.clone()).await;
+            assert_eq!((r.status, r.body["status"].as_str()), (StatusCode::OK, Some(steps[0].2)));
+            assert_eq!(r.body["customer"]["email"], "grace@navy.example.org");
+            let r = app.req("POST", &format!("/licenses/{id}/{}", steps[1].0), None).await;
+            assert_eq!(r.status, StatusCode::CONFLICT, "assigned cannot be inactivated");
+            bodies.push(r.body.to_string());
+
+            let n = license_store::activation::NewActivation { fingerprint: fp("h1"), name: None, platform: None, ip: None, metadata: None };
+            db.activate(&admin(), now(), &key, n, time::Duration::ZERO).unwrap();
+            for (action, body, status) in [
+                ("suspend", Some(json!({"reason": "chargeback"})), "suspended"),
+                ("unsuspend", None, "active"),
+                ("inactivate", None, "inactive"),
+                ("reactivate", None, "active"),
+            ] {
+                let r = app.req("POST", &format!("/licenses/{id}/{action}"), body).await;
+                assert_eq!((r.status, r.body["status"].as_str()), (StatusCode::OK, Some(status)), "{action}: {:?}", r.body);
+                bodies.push(r.body.to_string());
+            }
+            let acts = app.req("GET", &format!("/licenses/{id}/activations"), None).await;
+            assert_eq!(acts.body["total"], 1);
+            let activation_id = acts.body["items"][0]["id"].as_str().unwrap().to_owned();
+            let found = app.req("GET", "/licenses?q=navy.example&sort=expires&order=desc", None).await;
+            assert_eq!((found.body["total"].as_i64(), found.body["items"][0]["id"].as_str()), (Some(1), Some(id.as_str())));
+            let bad_query = app.req("GET", "/licenses?status=sleeping", None).await;
+            assert_eq!(err(&bad_query), "INVALID_REQUEST");
+            assert!(bad_query.body["error"]["message"].as_str().unwrap().starts_with("status:"));
+            bodies.extend([acts.body.to_string(), found.body.to_string()]);
+
+            let revealed = app.req("POST", &format!("/licenses/{id}/reveal"), None).await;
+            assert_eq!(revealed.body["key"], key.as_str());
+            let has_acts = app.req("DELETE", &format!("/licenses/{id}"), None).await;
+            assert_eq!((has_acts.status, err(&has_acts)), (StatusCode::CONFLICT, "LICENSE_HAS_ACTIVATIONS"));
+            let d = app.req("POST", &format!("/activations/{activation_id}/deactivate"), None).await;
+            assert_eq!((d.status, d.body["status"].as_str()), (StatusCode::OK, Some("deactivated")));
+            let reminted = app.req("POST", &format!("/licenses/{id}/remint"), None).await;
+            assert_eq!(reminted.status, StatusCode::CREATED, "{:?}", reminted.body);
+            assert_ne!(reminted.body["key"], key.as_str());
+            let not_editable = app.req("PATCH", &format!("/licenses/{id}"), Some(json!({"activation_limit": 3}))).await;
+            assert_eq!((not_editable.status, err(&not_editable)), (StatusCode::CONFLICT, "LICENSE_NOT_EDITABLE"));
+            let gone = app.req("DELETE", &format!("/licenses/{id}?force=true"), None).await;
+            assert_eq!(gone.status, StatusCode::NO_CONTENT);
+
+            let audit = app.req("GET", &format!("/audit?target_id={id}&action=license.deleted"), None).await;
+            assert_eq!(audit.body["total"], 1);
+            assert_eq!(audit.body["items"][0]["actor"], "root");
+            let events = app.req("GET", &format!("/events?license_id={id}"), None).await;
+            assert!(events.body["total"].as_i64().unwrap() >= 8);
+            let mut s = app.req("GET", "/settings", None).await.body;
+            s["grace_period_days"] = json!(5);
+            let put = app.req("PUT", "/settings", Some(s)).await;
+            assert_eq!((put.status, put.body["grace_period_days"].as_i64()), (StatusCode::OK, Some(5)));
+            bodies.extend([audit.body.to_string(), events.body.to_string(), put.body.to_string()]);
+            for b in &bodies {
+                assert!(!b.contains(&key), "full key leaked into a response: {b}");
+            }
+            let entries = app.req("GET", "/audit?limit=500", None).await.body.to_string();
+            assert!(!entries.contains(&key), "full key in the audit log");
+        });
+    }
+}
+
+#[test]
+fn every_role_gets_exactly_its_permissions() {
+    let db = TestDb::sqlite();
+    block_on(async {
+        let app = AdminApp::new(&db);
+        let f = Fixture::new(&db);
+        let lic = f.assigned(&db, 5);
+        let id = lic.license.license.id;
+        let n = license_store::activation::NewActivation {
+            fingerprint: fp("h"),
+            name: None,
+            platform: None,
+            ip: None,
+            metadata: None,
+        };
+        let act = db
+            .activate(&admin(), now(), key_of(&lic), n, time::Duration::ZERO)
+            .unwrap()
+            .activation
+            .unwrap()
+            .id;
+        // (method, path, body, which roles may) — admin, manager, support, viewer.
+        let table: Vec<(&str, String, Option<Value>, [bool; 4])> = vec![
+            ("GET", "/licenses".into(), None, [true, true, true, true]),
+            (
+                "GET",
+                format!("/licenses/{id}"),
+                None,
+                [true, true, true, true],
+            ),
+            (
+                "POST",
+                "/products".into(),
+                Some(json!({"name": "X", "code": "ZZ"})),
+                [true, true, false, false],
+            ),
+            (
+                "POST",
+                format!("/licenses/{id}/reveal"),
+                None,
+                [true, true, false, false],
+            ),
+            (
+                "PATCH",
+                format!("/licenses/{id}"),
+                Some(json!({"metadata": {}})),
+                [true, true, false, false],
+            ),
+            (
+                "POST",
+                format!("/licenses/{id}/inactivate"),
+                None,
+                [true, true, true, false],
+            ),
+            (
+                "POST",
+                format!("/activations/{act}/deactivate"),
+                None,
+                [true, true, true, false],
+            ),
+            (
+                "POST",
+                format!("/licenses/{id}/assign"),
+                Some(json!({"customer_id": f.customer.id})),
+                [true, true, true, false],
+            ),
+            ("GET", "/tokens".into(), None, [true, false, false, false]),
+            (
+                "PUT",
+                "/settings".into(),
+                Some(
+                    json!({"grace_period_days": 1, "offline_file_ttl_seconds": 86400, "audit_retention_days": 365, "abuse": {}, "reveal_requires_reauth": false}),
+                ),
+                [true, false, false, false],
+            ),
+        ];
+        let roles = [Role::Admin, Role::Manager, Role::Support, Role::Viewer];
+        let mut secrets = Vec::new();
+        for r in roles {
+            secrets.push(
+                db.create_token(&admin(), now(), &format!("t-{}", r.as_str()), r)
+                    .unwrap()
+                    .1,
+            );
+        }
+        for (method, path, body, allowed) in &table {
+            for (i, role) in roles.iter().enumerate() {
+                let r = app.as_token(&secrets[i], method, path, body.clone()).await;
+                if allowed[i] {
+                    assert!(
+                        r.status != StatusCode::FORBIDDEN && r.status != StatusCode::UNAUTHORIZED,
+                        "{} {method} {path}: {:?}",
+                        role.as_str(),
+                        r.body
+                    );
+                } else {
+                    assert_eq!(
+                        (r.status, err(&r)),
+                        (StatusCode::FORBIDDEN, "FORBIDDEN"),
+                        "{} {method} {path}",
+                        role.as_str()
+                    );
+                }
+            }
+        }
+        let none = app
+            .call(None, TestRequest::get().uri("/v1/test/licenses"))
+            .await;
+        assert_eq!(
+            (none.status, err(&none)),
+            (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+        );
+        let bogus = app
+            .call(
+                Some("ks_not_a_token"),
+                TestRequest::get().uri("/v1/test/licenses"),
+            )
+            .await;
+        assert_eq!(bogus.status, StatusCode::UNAUTHORIZED);
+        let other_env = app
+            .call(
+                Some(&app.admin),
+                TestRequest::get().uri("/v1/production/licenses"),
+            )
+            .await;
+        assert_eq!(err(&other_env), "ENVIRONMENT_NOT_FOUND");
+    });
+}
