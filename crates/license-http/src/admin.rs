@@ -1,7 +1,8 @@
 //! The admin REST API (SPEC §8) under `/v1/{env}`: bearer-token auth, one permission per route,
 //! and thin handlers that turn requests into store calls. Work in progress (issue 5): catalog,
-//! licenses and their actions, activations, tokens, settings, audit, events and jobs are here;
-//! bulk generation, export/import, preview, stats and webhooks routes are not yet.
+//! licenses and their actions, activations, tokens, settings, audit, events, jobs, bulk
+//! generation, export/import (`bulk`), preview, stats and webhooks are here; webhook deliveries
+//! (issue 6) and the admin OpenAPI document are not yet.
 
 use actix_web::{HttpResponse, web};
 use license_core::{KeyFormat, LicenseStatus};
@@ -787,10 +788,146 @@ async fn job(caller: Caller, path: web::Path<(String, Uuid)>) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(run(&caller, move |s, _, _| s.job(id)).await?))
 }
 
+// ---- stats, preview, webhooks ----------------------------------------------------------------
+
+async fn stats(caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require(P::Read)?;
+    Ok(HttpResponse::Ok().json(run(&caller, |s, _, _| s.stats()).await?))
+}
+
+fn samples(base: &str, env: &str, key_placeholder: &str) -> serde_json::Value {
+    let url = format!("{base}/v1/{env}/validate");
+    json!({
+        "curl": format!("curl -s -X POST '{url}' \\\n  -H 'content-type: application/json' \\\n  -d '{{\"key\":\"{key_placeholder}\",\"fingerprint\":\"<device id>\"}}'"),
+        "php": format!("<?php\n$ch = curl_init('{url}');\ncurl_setopt_array($ch, [\n  CURLOPT_POST => true,\n  CURLOPT_RETURNTRANSFER => true,\n  CURLOPT_HTTPHEADER => ['Content-Type: application/json'],\n  CURLOPT_POSTFIELDS => json_encode(['key' => '{key_placeholder}', 'fingerprint' => '<device id>']),\n]);\n$result = json_decode(curl_exec($ch), true);\n$valid = $result['valid'] ?? false;\n"),
+        "javascript": format!("const res = await fetch('{url}', {{\n  method: 'POST',\n  headers: {{ 'Content-Type': 'application/json' }},\n  body: JSON.stringify({{ key: '{key_placeholder}', fingerprint: '<device id>' }}),\n}});\nconst result = await res.json();\nconst valid = result.valid === true;\n"),
+        "python": format!("import requests\n\nresult = requests.post(\n    \"{url}\",\n    json={{\"key\": \"{key_placeholder}\", \"fingerprint\": \"<device id>\"}},\n    timeout=10,\n).json()\nvalid = result.get(\"valid\", False)\n"),
+    })
+}
+
+/// License, activations, a signed offline validation file (SPEC §6) and code samples that call
+/// this deployment's validation API with the masked key as a placeholder.
+async fn preview(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+    state: web::Data<crate::AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(P::Preview)?;
+    let (env, id) = (caller.env.clone(), path.1);
+    let (view, activations, lease) = web::block(move || -> Result<_, ApiError> {
+        let view = env.store().license(id)?;
+        let activations = env.store().license_activations(id)?;
+        let settings = env.settings()?;
+        let signer = env.signer()?;
+        let now = OffsetDateTime::now_utc();
+        let l = &view.license;
+        let ttl = time::Duration::seconds(i64::from(settings.offline_file_ttl_seconds));
+        let exp = license_core::lease::lease_expiry(now, ttl, l.expires_at, settings.grace());
+        let claims = license_core::Claims {
+            kid: signer.kid().to_owned(),
+            env: env.name().to_owned(),
+            lid: l.id,
+            pid: l.product_id,
+            fp: None,
+            st: l.status,
+            ent: l.feature_flags.clone(),
+            iat: now.unix_timestamp(),
+            exp: exp.unix_timestamp(),
+            lexp: l.expires_at.map(OffsetDateTime::unix_timestamp),
+            nonce: None,
+        };
+        let lease = signer
+            .sign(&claims)
+            .map_err(|e| ApiError::Store(StoreError::Corrupt(e.to_string())))?;
+        Ok((view, activations, lease))
+    })
+    .await??;
+    let l = &view.license;
+    let public = json!({
+        "id": l.id,
+        "key_display": l.key_display,
+        "product": {"id": view.product.id, "name": view.product.name, "code": view.product.code},
+        "status": l.status,
+        "activation_limit": l.activation_limit,
+        "activations_active": l.activations_active,
+        "expires_at": l.expires_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        "feature_flags": l.feature_flags,
+    });
+    Ok(HttpResponse::Ok().json(json!({
+        "license": view,
+        "activations": activations,
+        "offline_file": {"format": "keysmith.license-file.v1", "license": public, "lease": lease},
+        "code_samples": samples(&state.public_validation_url, caller.env.name(), &l.key_display),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookBody {
+    url: String,
+    events: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookPatchBody {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    enabled: Option<bool>,
+}
+
+async fn webhooks(caller: Caller, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+    caller.require(P::Administer)?;
+    let page = page(q.limit, q.offset)?;
+    Ok(list(run(&caller, move |s, _, _| s.webhooks(page)).await?))
+}
+
+async fn create_webhook(
+    caller: Caller,
+    body: ApiJson<WebhookBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(P::Administer)?;
+    let b = body.0;
+    let (hook, secret) = run(&caller, move |s, a, now| {
+        s.create_webhook(a, now, &b.url, b.events)
+    })
+    .await?;
+    let mut v = serde_json::to_value(&hook).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("secret".into(), secret.into());
+    }
+    Ok(HttpResponse::Created().json(v))
+}
+
+async fn update_webhook(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+    body: ApiJson<WebhookPatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(P::Administer)?;
+    let (b, id) = (body.0, path.1);
+    Ok(HttpResponse::Ok().json(
+        run(&caller, move |s, a, now| {
+            s.update_webhook(a, now, id, b.url, b.events, b.enabled)
+        })
+        .await?,
+    ))
+}
+
+async fn delete_webhook(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(P::Administer)?;
+    let id = path.1;
+    run(&caller, move |s, a, now| s.delete_webhook(a, now, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// Routes of the admin service under `/v1/{env}`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("/v1/{env}")
+        crate::bulk::routes(web::scope("/v1/{env}"))
             .route("/products", web::get().to(products))
             .route("/products", web::post().to(create_product))
             .route("/products/{id}", web::get().to(product))
@@ -835,6 +972,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/audit", web::get().to(audit))
             .route("/events", web::get().to(events))
             .route("/jobs", web::get().to(jobs))
-            .route("/jobs/{id}", web::get().to(job)),
+            .route("/jobs/{id}", web::get().to(job))
+            .route("/stats", web::get().to(stats))
+            .route("/licenses/{id}/preview", web::get().to(preview))
+            .route("/webhooks", web::get().to(webhooks))
+            .route("/webhooks", web::post().to(create_webhook))
+            .route("/webhooks/{id}", web::patch().to(update_webhook))
+            .route("/webhooks/{id}", web::delete().to(delete_webhook)),
     );
 }

@@ -58,6 +58,9 @@ pub struct Config {
     pub rates: RateLimits,
     /// The public base URL of the validation API, for code samples (default from the address).
     pub public_validation_url: String,
+    /// Origins a browser frontend may call the admin API from (`KEYSMITH_ADMIN_CORS_ORIGINS`,
+    /// comma-separated; none by default).
+    pub admin_cors_origins: Vec<String>,
 }
 
 /// A configuration problem: which variable, and what is wrong with it.
@@ -186,7 +189,23 @@ impl Config {
             .unwrap_or_else(|| format!("http://{validation_addr}"))
             .trim_end_matches('/')
             .to_owned();
+        let mut admin_cors_origins = Vec::new();
+        for o in get("KEYSMITH_ADMIN_CORS_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                return Err(bad(
+                    "KEYSMITH_ADMIN_CORS_ORIGINS",
+                    format!("{o:?} is not an origin like https://admin.example.com"),
+                ));
+            }
+            admin_cors_origins.push(o.to_owned());
+        }
         Ok(Self {
+            admin_cors_origins,
             data_dir,
             environments,
             admin_addr,

@@ -47,6 +47,9 @@ pub enum ApiError {
     /// A store failure, mapped per variant.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// 410 `GONE`: something handed out once was already taken (a job's keys).
+    #[error("{0}")]
+    Gone(String),
     /// 503 `UNAVAILABLE`: the blocking pool is gone (shutting down).
     #[error("service is shutting down")]
     Unavailable,
@@ -75,6 +78,7 @@ impl ApiError {
             Self::Unauthorized => (S::UNAUTHORIZED, "UNAUTHORIZED", none),
             Self::Forbidden { .. } => (S::FORBIDDEN, "FORBIDDEN", none),
             Self::Unavailable => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", none),
+            Self::Gone(_) => (S::GONE, "GONE", none),
             Self::Store(e) => match e {
                 StoreError::NotFound { .. } => (S::NOT_FOUND, "NOT_FOUND", none),
                 StoreError::Invalid { field, .. } => (
@@ -104,7 +108,8 @@ impl ApiError {
                 ),
                 StoreError::HasActivations => (S::CONFLICT, "LICENSE_HAS_ACTIVATIONS", none),
                 StoreError::Pool(_) => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", none),
-                StoreError::Corrupt(_)
+                StoreError::RolledBack
+                | StoreError::Corrupt(_)
                 | StoreError::Config(_)
                 | StoreError::Migration(_)
                 | StoreError::Database(_) => (S::INTERNAL_SERVER_ERROR, "INTERNAL", none),
@@ -121,7 +126,8 @@ impl ApiError {
         match self {
             // Never echo database internals to a client; they are logged instead.
             Self::Store(
-                StoreError::Corrupt(_)
+                StoreError::RolledBack
+                | StoreError::Corrupt(_)
                 | StoreError::Config(_)
                 | StoreError::Migration(_)
                 | StoreError::Database(_),

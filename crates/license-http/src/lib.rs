@@ -16,6 +16,7 @@ use utoipa::OpenApi;
 
 pub mod admin;
 pub mod auth;
+pub mod bulk;
 pub mod config;
 pub mod env;
 pub mod error;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub envs: Environments,
     /// Validation rate limits.
     pub limiter: ratelimit::Limiter,
+    /// Base URL of this deployment's validation API, for code samples.
+    pub public_validation_url: String,
 }
 
 /// The OpenAPI document of the validation service.
@@ -86,6 +89,7 @@ impl Shared {
             state: web::Data::new(AppState {
                 envs,
                 limiter: ratelimit::Limiter::new(rates),
+                public_validation_url: String::new(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson(validation_openapi())),
@@ -93,7 +97,7 @@ impl Shared {
     }
 
     /// Shared data for the admin service (no rate limits: every call is authenticated).
-    pub fn admin(envs: Environments) -> Self {
+    pub fn admin(envs: Environments, public_validation_url: &str) -> Self {
         let off = config::RateLimits {
             per_key: None,
             per_ip: None,
@@ -103,6 +107,7 @@ impl Shared {
             state: web::Data::new(AppState {
                 envs,
                 limiter: ratelimit::Limiter::new(off),
+                public_validation_url: public_validation_url.trim_end_matches('/').to_owned(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson(String::new())),
@@ -139,9 +144,11 @@ pub fn validation_app(
         .wrap(middleware::from_fn(telemetry::observe))
 }
 
-/// The admin app (one per worker thread). Its OpenAPI document and CORS are not built yet.
+/// The admin app (one per worker thread), with CORS for `cors_origins` (a browser frontend).
+/// Its OpenAPI document is not built yet.
 pub fn admin_app(
     shared: Shared,
+    cors_origins: Vec<String>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -163,15 +170,35 @@ pub fn admin_app(
         .route("/metrics", web::get().to(ops::metrics))
         .default_service(web::to(ops::not_found))
         .wrap(middleware::from_fn(telemetry::observe))
+        .wrap(cors(&cors_origins))
+}
+
+/// CORS for the admin API: the listed origins (or none), any method, the headers a frontend sends.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut c = actix_cors::Cors::default()
+        .allow_any_method()
+        .allowed_headers(["authorization", "content-type", "x-request-id"])
+        .expose_headers(["x-request-id", "retry-after", "content-disposition"])
+        .max_age(3600);
+    for o in origins {
+        c = c.allowed_origin(o);
+    }
+    c
 }
 
 /// Binds and starts the admin service.
-pub fn serve_admin(shared: Shared, addr: SocketAddr) -> std::io::Result<Server> {
-    Ok(HttpServer::new(move || admin_app(shared.clone()))
-        .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
-        .bind(addr)?
-        .shutdown_timeout(30)
-        .run())
+pub fn serve_admin(
+    shared: Shared,
+    addr: SocketAddr,
+    cors_origins: Vec<String>,
+) -> std::io::Result<Server> {
+    Ok(
+        HttpServer::new(move || admin_app(shared.clone(), cors_origins.clone()))
+            .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
+            .bind(addr)?
+            .shutdown_timeout(30)
+            .run(),
+    )
 }
 
 /// Binds and starts the validation service. SIGTERM/SIGINT drain in-flight requests.

@@ -702,7 +702,7 @@ impl Store {
 }
 
 /// A checked, ready-to-insert customer row.
-fn customer_row(new: NewCustomer, now: OffsetDateTime) -> StoreResult<CustomerRow> {
+pub(crate) fn customer_row(new: NewCustomer, now: OffsetDateTime) -> StoreResult<CustomerRow> {
     let name = validate::name("name", &new.name)?;
     let email = validate::email(&new.email)?;
     let metadata = new.metadata.unwrap_or_default();

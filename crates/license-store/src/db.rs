@@ -295,6 +295,24 @@ impl DbConn {
         Ok(())
     }
 
+    /// Locks a job row for the rest of the write transaction (PostgreSQL; SQLite holds the
+    /// database write lock already), so two workers cannot mint the same batch.
+    pub(crate) fn lock_job(&mut self, id: &str) -> StoreResult<()> {
+        use crate::schema::jobs::dsl as j;
+        match self {
+            DbConn::Pg(c) => {
+                j::jobs
+                    .filter(j::id.eq(id))
+                    .select(j::id)
+                    .for_update()
+                    .first::<String>(c)
+                    .optional()?;
+            }
+            DbConn::Sqlite(_) => {}
+        }
+        Ok(())
+    }
+
     /// Whether this is a PostgreSQL connection.
     pub fn is_postgres(&self) -> bool {
         matches!(self, DbConn::Pg(_))

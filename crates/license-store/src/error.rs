@@ -54,6 +54,10 @@ pub enum StoreError {
     /// A license that was ever activated is deleted only with `force` (`LICENSE_HAS_ACTIVATIONS`).
     #[error("license has been activated; delete with force=true to delete it anyway")]
     HasActivations,
+    /// A transaction was rolled back on purpose (a dry run, or an all-or-nothing import with
+    /// row errors); the caller reports what would have happened.
+    #[error("rolled back")]
+    RolledBack,
     /// A stored value does not parse: the database was changed outside Keysmith.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod catalog;
 pub mod db;
 pub mod error;
+pub mod import;
 pub mod licenses;
 pub mod mint;
 pub mod model;

@@ -740,7 +740,26 @@ impl Store {
         filter: &LicenseFilter,
         page: Page,
     ) -> StoreResult<(Vec<LicenseView>, i64)> {
-        self.conn()?.read(|c| list(c, filter, page))
+        self.conn()?.read(|c| list(c, filter, page, None))
+    }
+
+    /// The next `limit` licenses matching `filter` after license `after`, in creation order,
+    /// without a total: keyset paging for exports, so each page costs the same at any depth.
+    pub fn licenses_after(
+        &self,
+        filter: &LicenseFilter,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> StoreResult<Vec<LicenseView>> {
+        let f = LicenseFilter {
+            sort: LicenseSort::Created,
+            desc: false,
+            ..filter.clone()
+        };
+        let page = Page::new(limit, 0)?;
+        let after = Some(after.map_or_else(String::new, |u| u.to_string()));
+        self.conn()?
+            .read(|c| list(c, &f, page, after).map(|(items, _)| items))
     }
 }
 
@@ -838,13 +857,20 @@ macro_rules! search_clause {
     }};
 }
 
-fn list(c: &mut DbConn, f: &LicenseFilter, page: Page) -> StoreResult<(Vec<LicenseView>, i64)> {
+/// One page of the list. `after` switches to keyset paging (ids greater than it, no total).
+fn list(
+    c: &mut DbConn,
+    f: &LicenseFilter,
+    page: Page,
+    after: Option<String>,
+) -> StoreResult<(Vec<LicenseView>, i64)> {
     // A full key: exact digest match only.
     if let Some(q) = f.q.as_deref().filter(|q| !q.trim().is_empty())
         && let Some(row) = find_by_key(c, q)?
     {
         let view = load_view(c, &row.id)?;
-        let keep = matches_filters(&view, f);
+        let beyond = after.as_deref().is_none_or(|a| row.id.as_str() > a);
+        let keep = beyond && matches_filters(&view, f);
         return Ok(if keep { (vec![view], 1) } else { (vec![], 0) });
     }
     let search =
@@ -887,10 +913,16 @@ fn list(c: &mut DbConn, f: &LicenseFilter, page: Page) -> StoreResult<(Vec<Licen
             if let Some(s) = &search {
                 q = q.filter(search_clause!(s, product_match));
             }
+            if let Some(a) = &after {
+                q = q.filter(licenses::id.gt(a.clone()));
+            }
             q
         }};
     }
-    let total: i64 = filtered!(licenses::table).count().get_result(c)?;
+    let total: i64 = match after {
+        Some(_) => -1,
+        None => filtered!(licenses::table).count().get_result(c)?,
+    };
     let joined = licenses::table
         .inner_join(products::table)
         .left_join(customers::table);
@@ -950,6 +982,104 @@ fn list(c: &mut DbConn, f: &LicenseFilter, page: Page) -> StoreResult<(Vec<Licen
         .map(|(l, p, cu)| LicenseView::from_rows(l, p, cu))
         .collect::<StoreResult<Vec<_>>>()?;
     Ok((items, total))
+}
+
+/// Counts for `GET /stats`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Stats {
+    pub total: i64,
+    /// Every status, in lifecycle order, with its count (zero included).
+    pub by_status: Vec<StatusCount>,
+    /// Per product: id, code, name, count.
+    pub by_product: Vec<ProductCount>,
+    /// Licenses with an unlimited activation limit.
+    pub unlimited: i64,
+    /// Sum of the finite activation limits.
+    pub activation_limit_total: i64,
+    /// Average of the finite activation limits (0 when there are none).
+    pub activation_limit_average: f64,
+}
+
+/// One status's license count.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StatusCount {
+    pub status: &'static str,
+    pub count: i64,
+}
+
+/// One product's license count.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProductCount {
+    pub product_id: String,
+    pub code: String,
+    pub name: String,
+    pub count: i64,
+}
+
+impl Store {
+    /// License counts by status and product, and activation-limit totals, in three grouped
+    /// queries.
+    pub fn stats(&self) -> StoreResult<Stats> {
+        use diesel::dsl::count_star;
+        self.conn()?.read(|c| {
+            let by_rank: Vec<(i16, i64)> = licenses::table
+                .group_by(licenses::status_rank)
+                .select((licenses::status_rank, count_star()))
+                .load(c)?;
+            let by_status = LicenseStatus::ALL
+                .iter()
+                .map(|st| {
+                    let n = by_rank
+                        .iter()
+                        .find(|(r, _)| *r == i16::from(st.lifecycle_rank()))
+                        .map_or(0, |(_, n)| *n);
+                    StatusCount {
+                        status: st.as_str(),
+                        count: n,
+                    }
+                })
+                .collect::<Vec<_>>();
+            let by_product = licenses::table
+                .inner_join(products::table)
+                .group_by((products::id, products::code, products::name))
+                .select((products::id, products::code, products::name, count_star()))
+                .order(products::name.asc())
+                .load::<(String, String, String, i64)>(c)?
+                .into_iter()
+                .map(|(product_id, code, name, count)| ProductCount {
+                    product_id,
+                    code,
+                    name,
+                    count,
+                })
+                .collect();
+            let limits: Vec<(i32, i64)> = licenses::table
+                .group_by(licenses::activation_limit)
+                .select((licenses::activation_limit, count_star()))
+                .load(c)?;
+            let (mut finite, mut sum, mut unlimited) = (0i64, 0i64, 0i64);
+            for (limit, n) in limits {
+                if limit < 0 {
+                    unlimited += n;
+                } else {
+                    finite += n;
+                    sum += i64::from(limit) * n;
+                }
+            }
+            Ok(Stats {
+                total: by_status.iter().map(|s| s.count).sum(),
+                by_status,
+                by_product,
+                unlimited,
+                activation_limit_total: sum,
+                activation_limit_average: if finite > 0 {
+                    sum as f64 / finite as f64
+                } else {
+                    0.0
+                },
+            })
+        })
+    }
 }
 
 /// The non-search filters, applied to one license found by its full key.

@@ -222,7 +222,8 @@ impl Store {
             };
             let now = clock();
             let result = self.conn()?.write(|c| {
-                // Re-read under the write lock: another worker may have minted this batch.
+                // Re-read under the lock: another worker may have minted this batch.
+                c.lock_job(&id_s)?;
                 let current = load_job(c, &id_s)?;
                 if current.done != job.done {
                     return Ok(());
@@ -258,6 +259,61 @@ impl Store {
                 ))
                 .execute(c)?;
             Ok(())
+        })
+    }
+
+    /// Jobs not finished (queued, or running when a process stopped), oldest first: what a
+    /// worker resumes at start-up and picks up afterwards.
+    pub fn unfinished_jobs(&self) -> StoreResult<Vec<Job>> {
+        let rows: Vec<JobRow> = jobs::table
+            .filter(jobs::status.eq_any(["queued", "running"]))
+            .select(JobRow::as_select())
+            .order(jobs::id.asc())
+            .load(&mut *self.conn()?)?;
+        rows.into_iter().map(Job::try_from).collect()
+    }
+
+    /// Marks a completed job's keys as downloaded; `Ok(false)` if they were already (the keys are
+    /// handed out once).
+    pub fn take_job_keys(&self, actor: &Actor, now: OffsetDateTime, id: Uuid) -> StoreResult<bool> {
+        let id_s = id.to_string();
+        self.conn()?.write(|c| {
+            let job = load_job(c, &id_s)?;
+            if job.status != "completed" {
+                return Err(StoreError::invalid(
+                    "job",
+                    format!(
+                        "job is {}; keys are available once it is completed",
+                        job.status
+                    ),
+                ));
+            }
+            let n = diesel::update(
+                jobs::table
+                    .find(&id_s)
+                    .filter(jobs::keys_downloaded.eq(false)),
+            )
+            .set((
+                jobs::keys_downloaded.eq(true),
+                jobs::updated_at.eq(to_db(now)),
+            ))
+            .execute(c)?;
+            if n == 1 {
+                let target = Target {
+                    kind: "job",
+                    id: &id_s,
+                    key_hint: None,
+                };
+                audit::record(
+                    c,
+                    now,
+                    actor,
+                    "job.keys_downloaded",
+                    target,
+                    details(json!({"count": job.done})),
+                )?;
+            }
+            Ok(n == 1)
         })
     }
 

@@ -22,13 +22,20 @@ impl AdminApp {
             .create_token(&admin(), now(), "root", Role::Admin)
             .unwrap();
         Self {
-            shared: Shared::admin(Environments::from_stores([db.store.clone()])),
+            shared: Shared::admin(
+                Environments::from_stores([db.store.clone()]),
+                "https://licensing.example.com",
+            ),
             admin,
         }
     }
 
     async fn call(&self, token: Option<&str>, req: TestRequest) -> Reply {
-        let app = test::init_service(admin_app(self.shared.clone())).await;
+        let app = test::init_service(admin_app(
+            self.shared.clone(),
+            vec!["https://admin.example.com".into()],
+        ))
+        .await;
         let req = match token {
             Some(t) => req.insert_header(("authorization", format!("Bearer {t}"))),
             None => req,

@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, reason = "tests fail loudly on any error")]
 
 mod admin;
+mod bulk;
 mod openapi;
 mod support;
 mod validation;
