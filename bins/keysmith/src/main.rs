@@ -260,17 +260,40 @@ fn demo(store: &Store, env: &str, extra: usize, keys_out: Option<&std::path::Pat
 
 async fn serve(config: Config) {
     let envs = license_http::startup::open_environments(&config).unwrap_or_else(|e| fail(&e));
-    let shared = license_http::Shared::validation(envs, config.rates);
-    let validation =
-        license_http::serve_validation(shared, config.validation_addr).unwrap_or_else(|e| {
+    license_http::bulk::spawn_job_worker(envs.clone());
+    let admin_shared = license_http::Shared::admin(envs.clone(), &config.public_validation_url);
+    let admin = license_http::serve_admin(
+        admin_shared,
+        config.admin_addr,
+        config.admin_cors_origins.clone(),
+    )
+    .unwrap_or_else(|e| {
+        fail(&format!(
+            "KEYSMITH_ADMIN_ADDR: cannot listen on {}: {e}",
+            config.admin_addr
+        ))
+    });
+    let validation_shared = license_http::Shared::validation(envs, config.rates);
+    let validation = license_http::serve_validation(validation_shared, config.validation_addr)
+        .unwrap_or_else(|e| {
             fail(&format!(
                 "KEYSMITH_VALIDATION_ADDR: cannot listen on {}: {e}",
                 config.validation_addr
             ))
         });
-    tracing::info!(addr = %config.validation_addr, "validation API listening");
-    if let Err(e) = validation.await {
-        fail(&format!("server error: {e}"));
+    tracing::info!(admin = %config.admin_addr, validation = %config.validation_addr, "listening");
+    // Both servers stop on SIGTERM/SIGINT, each draining its in-flight requests.
+    let admin = actix_web::rt::spawn(admin);
+    let results = [
+        validation.await,
+        admin
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e))),
+    ];
+    for r in results {
+        if let Err(e) = r {
+            fail(&format!("server error: {e}"));
+        }
     }
     tracing::info!("stopped");
 }

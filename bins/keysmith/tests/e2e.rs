@@ -27,7 +27,17 @@ struct Server {
     base: String,
 }
 
+const ADMIN_TOKEN: &str = "ks_e2e_bootstrap_token_0123456789abcdef";
+
 fn start(data: &Path, port: u16, admin_port: u16) -> Server {
+    launch(data, port, admin_port, "warn", Stdio::inherit())
+}
+
+fn start_logging(data: &Path, port: u16, admin_port: u16, log: impl Into<Stdio>) -> Server {
+    launch(data, port, admin_port, "info", log)
+}
+
+fn launch(data: &Path, port: u16, admin_port: u16, level: &str, log: impl Into<Stdio>) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_keysmith"))
         .arg("serve")
         .env_clear()
@@ -36,9 +46,10 @@ fn start(data: &Path, port: u16, admin_port: u16) -> Server {
         .env("KEYSMITH_ENVIRONMENTS", "production")
         .env("KEYSMITH_VALIDATION_ADDR", format!("127.0.0.1:{port}"))
         .env("KEYSMITH_ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
-        .env("KEYSMITH_LOG", "warn")
+        .env("KEYSMITH_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("KEYSMITH_LOG", level)
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
@@ -162,4 +173,150 @@ fn activate_validate_restart_and_old_leases_still_verify() {
     );
     assert_eq!((status, body["code"].as_str()), (200, Some("VALID")));
     stop(server);
+}
+
+fn admin_call(port: u16, method: &str, path: &str, body: Option<Value>) -> (u16, String) {
+    let url = format!("http://127.0.0.1:{port}/v1/production{path}");
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let mut res = match (method, body) {
+        ("POST", Some(b)) => agent()
+            .post(&url)
+            .header("authorization", &auth)
+            .send_json(&b)
+            .unwrap(),
+        ("GET", None) => agent()
+            .get(&url)
+            .header("authorization", &auth)
+            .call()
+            .unwrap(),
+        other => panic!("{other:?}"),
+    };
+    (
+        res.status().as_u16(),
+        res.body_mut().read_to_string().unwrap(),
+    )
+}
+
+fn admin_json(port: u16, method: &str, path: &str, body: Option<Value>) -> Value {
+    let (status, text) = admin_call(port, method, path, body);
+    assert!(status < 300, "{method} {path}: {status} {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn kill_hard(mut server: Server) {
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}
+
+#[test]
+fn a_mint_job_killed_mid_run_finishes_after_restart_and_keys_never_reach_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let log_path = dir.path().join("keysmith.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = start_logging(dir.path(), port, admin_port, log.try_clone().unwrap());
+
+    let product = admin_json(
+        admin_port,
+        "POST",
+        "/products",
+        Some(json!({"name": "E2E", "code": "EE"})),
+    );
+    let generator = admin_json(
+        admin_port,
+        "POST",
+        "/generators",
+        Some(json!({
+            "product_id": product["id"], "name": "bulk",
+            "format": {"kind": "chunked", "chunks": 4, "chunk_len": 4, "check": true},
+        })),
+    );
+    let customer = admin_json(
+        admin_port,
+        "POST",
+        "/customers",
+        Some(json!({"name": "Bulk Buyer", "email": "bulk@example.com"})),
+    );
+    let gen_path = format!("/generators/{}/generate", generator["id"].as_str().unwrap());
+    let job = admin_json(
+        admin_port,
+        "POST",
+        &gen_path,
+        Some(json!({"count": 20_000, "customer_id": customer["id"]})),
+    );
+    let job_id = job["job"]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let j = admin_json(admin_port, "GET", &format!("/jobs/{job_id}"), None);
+        if j["done"].as_i64().unwrap() >= 1_500 {
+            assert!(
+                j["done"].as_i64().unwrap() < 20_000,
+                "the job finished before it could be killed"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job made no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill_hard(server);
+
+    let server = start_logging(dir.path(), port, admin_port, log);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let j = admin_json(admin_port, "GET", &format!("/jobs/{job_id}"), None);
+        if j["status"] == "completed" {
+            assert_eq!(j["done"], 20_000);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job did not resume: {j}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, csv) = admin_call(admin_port, "GET", &format!("/jobs/{job_id}/keys.csv"), None);
+    assert_eq!(status, 200);
+    let rows: Vec<(i64, String)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut f = l.split(',');
+            (
+                f.next().unwrap().parse().unwrap(),
+                f.nth(1).unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        (0..20_000).collect::<Vec<_>>(),
+        "no gap, no duplicate"
+    );
+    let distinct: std::collections::HashSet<&str> = rows.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(distinct.len(), 20_000);
+
+    let key = rows[7].1.clone();
+    let (status, _) = post(
+        &server.base,
+        "/v1/production/activate",
+        json!({"key": key, "fingerprint": "h"}),
+    );
+    assert_eq!(status, 201);
+    let (status, _) = post(
+        &server.base,
+        "/v1/production/validate",
+        json!({"key": key.to_lowercase(), "fingerprint": "h"}),
+    );
+    assert_eq!(status, 200);
+    stop(server);
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains("mint job completed"),
+        "the log is being written"
+    );
+    assert!(logged.contains(&key[..8]), "requests log the key prefix");
+    for (_, k) in &rows {
+        assert!(!logged.contains(k.as_str()), "a full key reached the log");
+    }
+    assert!(
+        !logged.contains(ADMIN_TOKEN),
+        "the admin token reached the log"
+    );
 }
