@@ -45,7 +45,7 @@ enum Command {
         #[arg(long)]
         keys_out: Option<std::path::PathBuf>,
     },
-    /// Print a service's OpenAPI document (`validation`).
+    /// Print a service's OpenAPI document (`validation` or `admin`).
     Openapi {
         /// `validation`.
         service: String,
@@ -162,8 +162,9 @@ async fn main() {
         } => demo(&store(&config(), &env), &env, licenses, keys_out.as_deref()),
         Command::Openapi { service } => match service.as_str() {
             "validation" => println!("{}", license_http::validation_openapi()),
+            "admin" => println!("{}", license_http::admin_openapi()),
             other => fail(&format!(
-                "no OpenAPI document for {other:?}; try validation"
+                "no OpenAPI document for {other:?}; try validation or admin"
             )),
         },
     }

@@ -26,7 +26,7 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 
 /// Runs a store call for `caller` on the blocking pool, with the caller as actor and the time now.
-async fn run<T: Send + 'static>(
+pub(crate) async fn run<T: Send + 'static>(
     caller: &Caller,
     f: impl FnOnce(&Store, &Actor, OffsetDateTime) -> StoreResult<T> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -73,30 +73,56 @@ fn page(limit: Option<i64>, offset: Option<i64>) -> Result<Page, ApiError> {
 
 // ---- products -------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ProductBody {
+pub(crate) struct ProductBody {
     name: String,
     code: String,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<JsonObject>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ProductPatchBody {
+pub(crate) struct ProductPatchBody {
     name: Option<String>,
+    #[schema(value_type = Option<String>)]
     status: Option<ProductStatus>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<JsonObject>,
+    #[schema(value_type = Option<Object>)]
     code: Option<serde_json::Value>,
 }
 
-async fn products(caller: Caller, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/products",
+    summary = "List products",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn products(
+    caller: Caller,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::Read)?;
     let page = page(q.limit, q.offset)?;
     Ok(list(run(&caller, move |s, _, _| s.products(page)).await?))
 }
 
-async fn create_product(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/products",
+    summary = "Create a product",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = ProductBody,
+    responses((status = 201, description = "Created"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create_product(
     caller: Caller,
     body: ApiJson<ProductBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -111,7 +137,16 @@ async fn create_product(
     Ok(HttpResponse::Created().json(p))
 }
 
-async fn product(
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/products/{id}",
+    summary = "Get a product",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn product(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -120,7 +155,17 @@ async fn product(
     Ok(HttpResponse::Ok().json(run(&caller, move |s, _, _| s.product(id)).await?))
 }
 
-async fn update_product(
+#[utoipa::path(
+    patch,
+    path = "/v1/{env}/products/{id}",
+    summary = "Edit a product (code is immutable)",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    request_body = ProductPatchBody,
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn update_product(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
     body: ApiJson<ProductPatchBody>,
@@ -146,7 +191,16 @@ async fn update_product(
     ))
 }
 
-async fn delete_product(
+#[utoipa::path(
+    delete,
+    path = "/v1/{env}/products/{id}",
+    summary = "Delete a product nothing refers to",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete_product(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -158,42 +212,59 @@ async fn delete_product(
 
 // ---- generators -----------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GeneratorBody {
+pub(crate) struct GeneratorBody {
     product_id: Uuid,
     name: String,
+    #[schema(value_type = Object)]
     format: KeyFormat,
     default_activation_limit: Option<i64>,
     default_validity_days: Option<i64>,
+    #[schema(value_type = Option<String>)]
     expiry_basis: Option<ExpiryBasis>,
+    #[schema(value_type = Option<Object>)]
     default_feature_flags: Option<JsonObject>,
     lease_ttl_seconds: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GeneratorPatchBody {
+pub(crate) struct GeneratorPatchBody {
     name: Option<String>,
     default_activation_limit: Option<i64>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
     default_validity_days: Option<Option<i64>>,
+    #[schema(value_type = Option<String>)]
     expiry_basis: Option<ExpiryBasis>,
+    #[schema(value_type = Option<Object>)]
     default_feature_flags: Option<JsonObject>,
     lease_ttl_seconds: Option<i64>,
+    #[schema(value_type = Option<Object>)]
     product_id: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
     format: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GeneratorQuery {
+pub(crate) struct GeneratorQuery {
     product: Option<Uuid>,
     limit: Option<i64>,
     offset: Option<i64>,
 }
 
-async fn generators(
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/generators",
+    summary = "List generators",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn generators(
     caller: Caller,
     q: web::Query<GeneratorQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -204,7 +275,17 @@ async fn generators(
     ))
 }
 
-async fn create_generator(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/generators",
+    summary = "Create a generator",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = GeneratorBody,
+    responses((status = 201, description = "Created"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create_generator(
     caller: Caller,
     body: ApiJson<GeneratorBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -224,7 +305,16 @@ async fn create_generator(
     Ok(HttpResponse::Created().json(g))
 }
 
-async fn generator(
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/generators/{id}",
+    summary = "Get a generator",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn generator(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -233,7 +323,17 @@ async fn generator(
     Ok(HttpResponse::Ok().json(run(&caller, move |s, _, _| s.generator(id)).await?))
 }
 
-async fn update_generator(
+#[utoipa::path(
+    patch,
+    path = "/v1/{env}/generators/{id}",
+    summary = "Edit a generator's defaults",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    request_body = GeneratorPatchBody,
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn update_generator(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
     body: ApiJson<GeneratorPatchBody>,
@@ -262,7 +362,16 @@ async fn update_generator(
     ))
 }
 
-async fn delete_generator(
+#[utoipa::path(
+    delete,
+    path = "/v1/{env}/generators/{id}",
+    summary = "Delete a generator no license was minted from",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete_generator(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -274,31 +383,45 @@ async fn delete_generator(
 
 // ---- customers ------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CustomerBody {
+pub(crate) struct CustomerBody {
     name: String,
     email: String,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<JsonObject>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CustomerPatchBody {
+pub(crate) struct CustomerPatchBody {
     name: Option<String>,
     email: Option<String>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<JsonObject>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CustomerQuery {
+pub(crate) struct CustomerQuery {
     q: Option<String>,
     limit: Option<i64>,
     offset: Option<i64>,
 }
 
-async fn customers(caller: Caller, q: web::Query<CustomerQuery>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/customers",
+    summary = "List customers (q searches name and email)",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn customers(
+    caller: Caller,
+    q: web::Query<CustomerQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::Read)?;
     let page = page(q.limit, q.offset)?;
     let text = q.q.clone();
@@ -307,7 +430,17 @@ async fn customers(caller: Caller, q: web::Query<CustomerQuery>) -> Result<HttpR
     ))
 }
 
-async fn create_customer(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/customers",
+    summary = "Create a customer",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = CustomerBody,
+    responses((status = 201, description = "Created"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create_customer(
     caller: Caller,
     body: ApiJson<CustomerBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -322,7 +455,16 @@ async fn create_customer(
     Ok(HttpResponse::Created().json(c))
 }
 
-async fn customer(
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/customers/{id}",
+    summary = "Get a customer",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn customer(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -331,7 +473,17 @@ async fn customer(
     Ok(HttpResponse::Ok().json(run(&caller, move |s, _, _| s.customer(id)).await?))
 }
 
-async fn update_customer(
+#[utoipa::path(
+    patch,
+    path = "/v1/{env}/customers/{id}",
+    summary = "Edit a customer",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    request_body = CustomerPatchBody,
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn update_customer(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
     body: ApiJson<CustomerPatchBody>,
@@ -354,7 +506,16 @@ async fn update_customer(
     ))
 }
 
-async fn delete_customer(
+#[utoipa::path(
+    delete,
+    path = "/v1/{env}/customers/{id}",
+    summary = "Delete a customer who holds no license",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete_customer(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -410,35 +571,57 @@ impl LicenseQuery {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LicenseBody {
+pub(crate) struct LicenseBody {
     product_id: Uuid,
     generator_id: Uuid,
     customer_id: Option<Uuid>,
     activation_limit: Option<i64>,
     expires_at: Option<String>,
+    #[schema(value_type = Option<Object>)]
     feature_flags: Option<JsonObject>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<JsonObject>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LicensePatchBody {
+pub(crate) struct LicensePatchBody {
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>)]
     customer_id: Option<Option<Uuid>>,
     activation_limit: Option<i64>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     expires_at: Option<Option<String>>,
+    #[schema(value_type = Option<Object>)]
     feature_flags: Option<JsonObject>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<JsonObject>,
+    #[schema(value_type = Option<Object>)]
     key: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
     product_id: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
     generator_id: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
     environment: Option<serde_json::Value>,
 }
 
-async fn licenses(caller: Caller, q: web::Query<LicenseQuery>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/licenses",
+    summary = "List and search licenses",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 400, description = "INVALID_REQUEST"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn licenses(
+    caller: Caller,
+    q: web::Query<LicenseQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::Read)?;
     let (filter, page) = q.filter()?;
     Ok(list(
@@ -454,7 +637,17 @@ fn with_key(created: license_store::licenses::Created) -> HttpResponse {
     HttpResponse::Created().json(body)
 }
 
-async fn create_license(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/licenses",
+    summary = "Mint a license; the response holds the full key, shown once",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = LicenseBody,
+    responses((status = 201, description = "Created"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create_license(
     caller: Caller,
     body: ApiJson<LicenseBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -478,7 +671,16 @@ async fn create_license(
     ))
 }
 
-async fn license(
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/licenses/{id}",
+    summary = "Get a license",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn license(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -487,7 +689,17 @@ async fn license(
     Ok(HttpResponse::Ok().json(run(&caller, move |s, _, _| s.license(id)).await?))
 }
 
-async fn update_license(
+#[utoipa::path(
+    patch,
+    path = "/v1/{env}/licenses/{id}",
+    summary = "Edit a license",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    request_body = LicensePatchBody,
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn update_license(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
     body: ApiJson<LicensePatchBody>,
@@ -527,23 +739,37 @@ async fn update_license(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AssignBody {
+pub(crate) struct AssignBody {
     customer_id: Uuid,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SuspendBody {
+pub(crate) struct SuspendBody {
     reason: String,
 }
 
-async fn act(caller: &Caller, id: Uuid, action: LicenseAction) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn act(
+    caller: &Caller,
+    id: Uuid,
+    action: LicenseAction,
+) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(run(caller, move |s, a, now| s.act(a, now, id, action)).await?))
 }
 
-async fn assign(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/licenses/{id}/assign",
+    summary = "Assign to a customer",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    request_body = AssignBody,
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn assign(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
     body: ApiJson<AssignBody>,
@@ -559,7 +785,17 @@ async fn assign(
     .await
 }
 
-async fn suspend(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/licenses/{id}/suspend",
+    summary = "Suspend",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    request_body = SuspendBody,
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn suspend(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
     body: ApiJson<SuspendBody>,
@@ -575,7 +811,16 @@ async fn suspend(
     .await
 }
 
-async fn unsuspend(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/licenses/{id}/unsuspend",
+    summary = "Lift a suspension",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn unsuspend(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -583,7 +828,16 @@ async fn unsuspend(
     act(&caller, path.1, LicenseAction::Unsuspend).await
 }
 
-async fn inactivate(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/licenses/{id}/inactivate",
+    summary = "Pause an active license",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn inactivate(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -591,7 +845,16 @@ async fn inactivate(
     act(&caller, path.1, LicenseAction::Inactivate).await
 }
 
-async fn reactivate(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/licenses/{id}/reactivate",
+    summary = "Resume an inactive license",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn reactivate(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -599,12 +862,36 @@ async fn reactivate(
     act(&caller, path.1, LicenseAction::Reactivate).await
 }
 
-async fn revoke(caller: Caller, path: web::Path<(String, Uuid)>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/licenses/{id}/revoke",
+    summary = "Revoke (deactivates every activation)",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn revoke(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::ManageLicenses)?;
     act(&caller, path.1, LicenseAction::Revoke).await
 }
 
-async fn remint(caller: Caller, path: web::Path<(String, Uuid)>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/licenses/{id}/remint",
+    summary = "Replace with a new license and key; the response holds the new key",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 201, description = "Created"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn remint(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::ManageLicenses)?;
     let id = path.1;
     Ok(with_key(
@@ -612,7 +899,19 @@ async fn remint(caller: Caller, path: web::Path<(String, Uuid)>) -> Result<HttpR
     ))
 }
 
-async fn reveal(caller: Caller, path: web::Path<(String, Uuid)>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/licenses/{id}/reveal",
+    summary = "Read the full key back (audited)",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn reveal(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::Reveal)?;
     let id = path.1;
     let key = run(&caller, move |s, a, now| s.reveal(a, now, id)).await?;
@@ -621,11 +920,20 @@ async fn reveal(caller: Caller, path: web::Path<(String, Uuid)>) -> Result<HttpR
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DeleteQuery {
+pub(crate) struct DeleteQuery {
     force: Option<bool>,
 }
 
-async fn delete_license(
+#[utoipa::path(
+    delete,
+    path = "/v1/{env}/licenses/{id}",
+    summary = "Delete a license (force=true once activated)",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete_license(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
     q: web::Query<DeleteQuery>,
@@ -639,7 +947,16 @@ async fn delete_license(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn license_activations(
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/licenses/{id}/activations",
+    summary = "A license's activations, newest first",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn license_activations(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -650,7 +967,16 @@ async fn license_activations(
     Ok(list((items, total)))
 }
 
-async fn deactivate_activation(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/activations/{id}/deactivate",
+    summary = "Deactivate one activation",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn deactivate_activation(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -666,21 +992,44 @@ async fn deactivate_activation(
 
 // ---- tokens, settings, audit, events, jobs ---------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TokenBody {
+pub(crate) struct TokenBody {
     name: String,
+    #[schema(value_type = String)]
     role: Role,
 }
 
-async fn tokens(caller: Caller) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/tokens",
+    summary = "List admin tokens (never their secrets)",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn tokens(caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(P::Administer)?;
     let items = run(&caller, |s, _, _| s.tokens()).await?;
     let total = items.len() as i64;
     Ok(list((items, total)))
 }
 
-async fn create_token(caller: Caller, body: ApiJson<TokenBody>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/tokens",
+    summary = "Create a token; the response holds its secret, shown once",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = TokenBody,
+    responses((status = 201, description = "Created"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create_token(
+    caller: Caller,
+    body: ApiJson<TokenBody>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::Administer)?;
     let b = body.0;
     let (token, secret) = run(&caller, move |s, a, now| {
@@ -694,7 +1043,16 @@ async fn create_token(caller: Caller, body: ApiJson<TokenBody>) -> Result<HttpRe
     Ok(HttpResponse::Created().json(v))
 }
 
-async fn delete_token(
+#[utoipa::path(
+    delete,
+    path = "/v1/{env}/tokens/{id}",
+    summary = "Delete a token",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete_token(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -704,12 +1062,33 @@ async fn delete_token(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn settings(caller: Caller) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/settings",
+    summary = "The environment's settings",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn settings(caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(P::Read)?;
     Ok(HttpResponse::Ok().json(run(&caller, |s, _, _| s.settings()).await?))
 }
 
-async fn put_settings(caller: Caller, body: ApiJson<Settings>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    put,
+    path = "/v1/{env}/settings",
+    summary = "Replace the settings",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn put_settings(
+    caller: Caller,
+    body: ApiJson<Settings>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::Administer)?;
     let new = body.0;
     let saved = run(&caller, move |s, a, now| s.put_settings(a, now, &new)).await?;
@@ -719,7 +1098,7 @@ async fn put_settings(caller: Caller, body: ApiJson<Settings>) -> Result<HttpRes
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AuditQuery {
+pub(crate) struct AuditQuery {
     target_id: Option<String>,
     action: Option<String>,
     actor: Option<String>,
@@ -729,7 +1108,19 @@ struct AuditQuery {
     offset: Option<i64>,
 }
 
-async fn audit(caller: Caller, q: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/audit",
+    summary = "The audit log, newest first",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 400, description = "INVALID_REQUEST"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn audit(
+    caller: Caller,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::Read)?;
     let q = q.into_inner();
     let filter = AuditFilter {
@@ -755,7 +1146,7 @@ async fn audit(caller: Caller, q: web::Query<AuditQuery>) -> Result<HttpResponse
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EventQuery {
+pub(crate) struct EventQuery {
     #[serde(rename = "type")]
     event_type: Option<String>,
     license_id: Option<String>,
@@ -763,7 +1154,19 @@ struct EventQuery {
     offset: Option<i64>,
 }
 
-async fn events(caller: Caller, q: web::Query<EventQuery>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/events",
+    summary = "Outbox events, newest first",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn events(
+    caller: Caller,
+    q: web::Query<EventQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::Read)?;
     let q = q.into_inner();
     let filter = EventFilter {
@@ -776,13 +1179,37 @@ async fn events(caller: Caller, q: web::Query<EventQuery>) -> Result<HttpRespons
     ))
 }
 
-async fn jobs(caller: Caller, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/jobs",
+    summary = "Background jobs, newest first",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn jobs(
+    caller: Caller,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::Read)?;
     let page = page(q.limit, q.offset)?;
     Ok(list(run(&caller, move |s, _, _| s.jobs(page)).await?))
 }
 
-async fn job(caller: Caller, path: web::Path<(String, Uuid)>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/jobs/{id}",
+    summary = "A job and its progress",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn job(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::Read)?;
     let id = path.1;
     Ok(HttpResponse::Ok().json(run(&caller, move |s, _, _| s.job(id)).await?))
@@ -790,7 +1217,16 @@ async fn job(caller: Caller, path: web::Path<(String, Uuid)>) -> Result<HttpResp
 
 // ---- stats, preview, webhooks ----------------------------------------------------------------
 
-async fn stats(caller: Caller) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/stats",
+    summary = "Counts by status and product, activation-limit totals",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn stats(caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(P::Read)?;
     Ok(HttpResponse::Ok().json(run(&caller, |s, _, _| s.stats()).await?))
 }
@@ -807,7 +1243,16 @@ fn samples(base: &str, env: &str, key_placeholder: &str) -> serde_json::Value {
 
 /// License, activations, a signed offline validation file (SPEC §6) and code samples that call
 /// this deployment's validation API with the masked key as a placeholder.
-async fn preview(
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/licenses/{id}/preview",
+    summary = "License, activations, a signed offline file and code samples",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn preview(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
     state: web::Data<crate::AppState>,
@@ -861,28 +1306,50 @@ async fn preview(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct WebhookBody {
+pub(crate) struct WebhookBody {
     url: String,
     events: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct WebhookPatchBody {
+pub(crate) struct WebhookPatchBody {
     url: Option<String>,
     events: Option<Vec<String>>,
     enabled: Option<bool>,
 }
 
-async fn webhooks(caller: Caller, q: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/webhooks",
+    summary = "List webhook endpoints",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn webhooks(
+    caller: Caller,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(P::Administer)?;
     let page = page(q.limit, q.offset)?;
     Ok(list(run(&caller, move |s, _, _| s.webhooks(page)).await?))
 }
 
-async fn create_webhook(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/webhooks",
+    summary = "Create a webhook endpoint; the response holds its signing secret, shown once",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = WebhookBody,
+    responses((status = 201, description = "Created"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create_webhook(
     caller: Caller,
     body: ApiJson<WebhookBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -899,7 +1366,17 @@ async fn create_webhook(
     Ok(HttpResponse::Created().json(v))
 }
 
-async fn update_webhook(
+#[utoipa::path(
+    patch,
+    path = "/v1/{env}/webhooks/{id}",
+    summary = "Edit a webhook endpoint",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    request_body = WebhookPatchBody,
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn update_webhook(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
     body: ApiJson<WebhookPatchBody>,
@@ -914,7 +1391,16 @@ async fn update_webhook(
     ))
 }
 
-async fn delete_webhook(
+#[utoipa::path(
+    delete,
+    path = "/v1/{env}/webhooks/{id}",
+    summary = "Delete a webhook endpoint",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete_webhook(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {

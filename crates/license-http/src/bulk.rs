@@ -28,14 +28,24 @@ pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
 /// Licenses read per page while exporting: memory stays flat whatever the number of rows.
 pub const EXPORT_PAGE: i64 = 500;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GenerateBody {
+pub(crate) struct GenerateBody {
     count: i64,
     customer_id: Option<Uuid>,
 }
 
-async fn generate(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/generators/{id}/generate",
+    summary = "Mint count (≤ 100000) licenses as a background job",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    request_body = GenerateBody,
+    responses((status = 202, description = "Accepted: the job"), (status = 404, description = "NOT_FOUND"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn generate(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
     body: ApiJson<GenerateBody>,
@@ -64,7 +74,16 @@ pub fn csv_field(v: &str) -> String {
     }
 }
 
-async fn job_keys(
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/jobs/{id}/keys.csv",
+    summary = "The keys a completed mint job minted, as CSV, once",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 410, description = "GONE: keys already downloaded"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn job_keys(
     caller: Caller,
     path: web::Path<(String, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -212,11 +231,32 @@ fn export(caller: &Caller, q: &LicenseQuery, format: Format) -> Result<HttpRespo
         .streaming(body))
 }
 
-async fn export_csv(caller: Caller, q: web::Query<LicenseQuery>) -> Result<HttpResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/licenses/export.csv",
+    summary = "Every license matching the list filters, as CSV (masked keys), streamed",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 400, description = "INVALID_REQUEST"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn export_csv(
+    caller: Caller,
+    q: web::Query<LicenseQuery>,
+) -> Result<HttpResponse, ApiError> {
     export(&caller, &q, Format::Csv)
 }
 
-async fn export_json(
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/licenses/export.json",
+    summary = "Every license matching the list filters, as a JSON array (masked keys), streamed",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 400, description = "INVALID_REQUEST"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn export_json(
     caller: Caller,
     q: web::Query<LicenseQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -225,7 +265,7 @@ async fn export_json(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ImportQuery {
+pub(crate) struct ImportQuery {
     dry_run: Option<bool>,
 }
 
@@ -308,7 +348,16 @@ fn split_csv(line: &str) -> Vec<String> {
     out
 }
 
-async fn import(
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/licenses/import",
+    summary = "Bulk assignment from CSV (key or license_id, customer_email, customer_name); dry_run=true reports only; all or nothing",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 415, description = "UNSUPPORTED_MEDIA_TYPE"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn import(
     caller: Caller,
     q: web::Query<ImportQuery>,
     body: Bytes,

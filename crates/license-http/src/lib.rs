@@ -67,6 +67,87 @@ pub struct AppState {
 #[derive(Debug)]
 pub struct ValidationApi;
 
+/// The OpenAPI document of the admin service.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Keysmith admin API", description = "The operators' REST API over the whole license lifecycle. Every route needs `Authorization: Bearer <token>`; the token's role (admin, manager, support, viewer) decides what it may do. Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}`."),
+    paths(
+        admin::products,
+        admin::create_product,
+        admin::product,
+        admin::update_product,
+        admin::delete_product,
+        admin::generators,
+        admin::create_generator,
+        admin::generator,
+        admin::update_generator,
+        admin::delete_generator,
+        admin::customers,
+        admin::create_customer,
+        admin::customer,
+        admin::update_customer,
+        admin::delete_customer,
+        admin::licenses,
+        admin::create_license,
+        admin::license,
+        admin::update_license,
+        admin::delete_license,
+        admin::license_activations,
+        admin::assign,
+        admin::suspend,
+        admin::unsuspend,
+        admin::inactivate,
+        admin::reactivate,
+        admin::revoke,
+        admin::remint,
+        admin::reveal,
+        admin::preview,
+        admin::deactivate_activation,
+        admin::tokens,
+        admin::create_token,
+        admin::delete_token,
+        admin::settings,
+        admin::put_settings,
+        admin::audit,
+        admin::events,
+        admin::jobs,
+        admin::job,
+        admin::stats,
+        admin::webhooks,
+        admin::create_webhook,
+        admin::update_webhook,
+        admin::delete_webhook,
+        bulk::generate,
+        bulk::job_keys,
+        bulk::export_csv,
+        bulk::export_json,
+        bulk::import,
+        ops::healthz,
+        ops::readyz,
+        ops::metrics,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct AdminApi;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The admin service's OpenAPI document as pretty JSON (also in `docs/openapi/admin.json`).
+pub fn admin_openapi() -> String {
+    AdminApi::openapi().to_pretty_json().unwrap_or_default()
+}
+
 /// The validation service's OpenAPI document as pretty JSON (also in `docs/openapi/validation.json`).
 pub fn validation_openapi() -> String {
     ValidationApi::openapi()
@@ -110,7 +191,7 @@ impl Shared {
                 public_validation_url: public_validation_url.trim_end_matches('/').to_owned(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
-            openapi: web::Data::new(ops::OpenApiJson(String::new())),
+            openapi: web::Data::new(ops::OpenApiJson(admin_openapi())),
         }
     }
 
@@ -145,7 +226,6 @@ pub fn validation_app(
 }
 
 /// The admin app (one per worker thread), with CORS for `cors_origins` (a browser frontend).
-/// Its OpenAPI document is not built yet.
 pub fn admin_app(
     shared: Shared,
     cors_origins: Vec<String>,
@@ -161,6 +241,7 @@ pub fn admin_app(
     App::new()
         .app_data(shared.state)
         .app_data(shared.metrics)
+        .app_data(shared.openapi)
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
@@ -168,6 +249,7 @@ pub fn admin_app(
         .route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
+        .route("/openapi.json", web::get().to(ops::openapi))
         .default_service(web::to(ops::not_found))
         .wrap(middleware::from_fn(telemetry::observe))
         .wrap(cors(&cors_origins))

@@ -39,3 +39,64 @@ fn checked_in_validation_openapi_is_current() {
         assert_eq!(served.body, doc);
     });
 }
+
+#[test]
+fn checked_in_admin_openapi_is_current_and_lists_every_route() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi/admin.json");
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    let generated = license_http::admin_openapi();
+    assert!(
+        on_disk.trim_end() == generated.trim_end(),
+        "docs/openapi/admin.json is stale: run `cargo run -p keysmith -- openapi admin > docs/openapi/admin.json`"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for route in [
+        "/v1/{env}/products",
+        "/v1/{env}/products/{id}",
+        "/v1/{env}/generators",
+        "/v1/{env}/generators/{id}",
+        "/v1/{env}/generators/{id}/generate",
+        "/v1/{env}/customers",
+        "/v1/{env}/customers/{id}",
+        "/v1/{env}/licenses",
+        "/v1/{env}/licenses/{id}",
+        "/v1/{env}/licenses/{id}/activations",
+        "/v1/{env}/licenses/{id}/assign",
+        "/v1/{env}/licenses/{id}/suspend",
+        "/v1/{env}/licenses/{id}/unsuspend",
+        "/v1/{env}/licenses/{id}/inactivate",
+        "/v1/{env}/licenses/{id}/reactivate",
+        "/v1/{env}/licenses/{id}/revoke",
+        "/v1/{env}/licenses/{id}/remint",
+        "/v1/{env}/licenses/{id}/reveal",
+        "/v1/{env}/licenses/{id}/preview",
+        "/v1/{env}/licenses/export.csv",
+        "/v1/{env}/licenses/export.json",
+        "/v1/{env}/licenses/import",
+        "/v1/{env}/activations/{id}/deactivate",
+        "/v1/{env}/stats",
+        "/v1/{env}/audit",
+        "/v1/{env}/events",
+        "/v1/{env}/webhooks",
+        "/v1/{env}/webhooks/{id}",
+        "/v1/{env}/settings",
+        "/v1/{env}/tokens",
+        "/v1/{env}/tokens/{id}",
+        "/v1/{env}/jobs",
+        "/v1/{env}/jobs/{id}",
+        "/v1/{env}/jobs/{id}/keys.csv",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(
+            paths.contains_key(route),
+            "{route} missing from the admin OpenAPI document"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
