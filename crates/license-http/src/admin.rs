@@ -1,8 +1,8 @@
 //! The admin REST API (SPEC §8) under `/v1/{env}`: bearer-token auth, one permission per route,
-//! and thin handlers that turn requests into store calls. Work in progress (issue 5): catalog,
-//! licenses and their actions, activations, tokens, settings, audit, events, jobs, bulk
-//! generation, export/import (`bulk`), preview, stats and webhooks are here; webhook deliveries
-//! (issue 6) and the admin OpenAPI document are not yet.
+//! and thin handlers that turn requests into store calls: catalog, licenses and their actions,
+//! activations, tokens, settings, audit, events, jobs, bulk
+//! generation, export/import (`bulk`), preview, stats, webhooks and their deliveries (which the
+//! worker of SPEC §9 will fill).
 
 use actix_web::{HttpResponse, web};
 use license_core::{KeyFormat, LicenseStatus};
@@ -1367,6 +1367,45 @@ pub(crate) async fn create_webhook(
 }
 
 #[utoipa::path(
+    get,
+    path = "/v1/{env}/webhooks/{id}",
+    summary = "Get a webhook endpoint",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn webhook(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(P::Administer)?;
+    let id = path.1;
+    Ok(HttpResponse::Ok().json(run(&caller, move |s, _, _| s.webhook(id)).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/webhooks/{id}/deliveries",
+    summary = "An endpoint's deliveries (every attempt of every event), newest first",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn webhook_deliveries(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(P::Administer)?;
+    let (id, page) = (path.1, page(q.limit, q.offset)?);
+    Ok(list(
+        run(&caller, move |s, _, _| s.webhook_deliveries(id, page)).await?,
+    ))
+}
+
+#[utoipa::path(
     patch,
     path = "/v1/{env}/webhooks/{id}",
     summary = "Edit a webhook endpoint",
@@ -1463,6 +1502,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/licenses/{id}/preview", web::get().to(preview))
             .route("/webhooks", web::get().to(webhooks))
             .route("/webhooks", web::post().to(create_webhook))
+            .route("/webhooks/{id}", web::get().to(webhook))
+            .route(
+                "/webhooks/{id}/deliveries",
+                web::get().to(webhook_deliveries),
+            )
             .route("/webhooks/{id}", web::patch().to(update_webhook))
             .route("/webhooks/{id}", web::delete().to(delete_webhook)),
     );

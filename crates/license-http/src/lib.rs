@@ -115,6 +115,8 @@ pub struct ValidationApi;
         admin::stats,
         admin::webhooks,
         admin::create_webhook,
+        admin::webhook,
+        admin::webhook_deliveries,
         admin::update_webhook,
         admin::delete_webhook,
         bulk::generate,

@@ -15,8 +15,8 @@ use crate::catalog::{details, unique};
 use crate::db::DbConn;
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
-use crate::rows::{SettingRow, SigningKeyRow, TokenRow, WebhookRow};
-use crate::schema::{admin_tokens, settings, signing_keys, webhook_endpoints};
+use crate::rows::{DeliveryRow, SettingRow, SigningKeyRow, TokenRow, WebhookRow};
+use crate::schema::{admin_tokens, settings, signing_keys, webhook_deliveries, webhook_endpoints};
 use crate::{Page, Store, validate};
 
 /// Abuse detection rules (SPEC §9); off while both thresholds are `None`.
@@ -192,6 +192,42 @@ impl TryFrom<WebhookRow> for Webhook {
             events: serde_json::from_str(&r.events).map_err(StoreError::corrupt)?,
             url: r.url,
             enabled: r.enabled,
+            created_at: from_db(r.created_at),
+            updated_at: from_db(r.updated_at),
+        })
+    }
+}
+
+/// One event's delivery to one endpoint (attempted by the worker).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub endpoint_id: Uuid,
+    pub event_id: Uuid,
+    pub status: String,
+    pub attempts: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+    fn try_from(r: DeliveryRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: parse_id(&r.id)?,
+            endpoint_id: parse_id(&r.endpoint_id)?,
+            event_id: parse_id(&r.event_id)?,
+            status: r.status,
+            attempts: r.attempts,
+            next_attempt_at: from_db(r.next_attempt_at),
+            last_status_code: r.last_status_code,
+            last_error: r.last_error,
             created_at: from_db(r.created_at),
             updated_at: from_db(r.updated_at),
         })
@@ -564,6 +600,41 @@ impl Store {
             let items = rows
                 .into_iter()
                 .map(Webhook::try_from)
+                .collect::<StoreResult<_>>()?;
+            Ok((items, total))
+        })
+    }
+
+    /// One webhook endpoint.
+    pub fn webhook(&self, id: Uuid) -> StoreResult<Webhook> {
+        let row: WebhookRow = webhook_endpoints::table
+            .find(id.to_string())
+            .select(WebhookRow::as_select())
+            .first(&mut *self.conn()?)
+            .optional()?
+            .ok_or(StoreError::NotFound { entity: "webhook" })?;
+        Webhook::try_from(row)
+    }
+
+    /// An endpoint's deliveries, newest first.
+    pub fn webhook_deliveries(&self, id: Uuid, page: Page) -> StoreResult<(Vec<Delivery>, i64)> {
+        self.webhook(id)?;
+        let endpoint = id.to_string();
+        self.conn()?.read(|c| {
+            let q = || {
+                webhook_deliveries::table
+                    .filter(webhook_deliveries::endpoint_id.eq(endpoint.clone()))
+            };
+            let total = q().count().get_result(c)?;
+            let rows: Vec<DeliveryRow> = q()
+                .select(DeliveryRow::as_select())
+                .order(webhook_deliveries::id.desc())
+                .limit(page.limit)
+                .offset(page.offset)
+                .load(c)?;
+            let items = rows
+                .into_iter()
+                .map(Delivery::try_from)
                 .collect::<StoreResult<_>>()?;
             Ok((items, total))
         })

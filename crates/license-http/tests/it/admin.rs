@@ -160,6 +160,8 @@ both_backends! {
             let gone = app.req("DELETE", &format!("/licenses/{id}?force=true"), None).await;
             assert_eq!(gone.status, StatusCode::NO_CONTENT);
 
+            let in_use = app.req("DELETE", &format!("/products/{product_id}"), None).await;
+            assert_eq!((in_use.status, err(&in_use)), (StatusCode::CONFLICT, "IN_USE"));
             let audit = app.req("GET", &format!("/audit?target_id={id}&action=license.deleted"), None).await;
             assert_eq!(audit.body["total"], 1);
             assert_eq!(audit.body["items"][0]["actor"], "root");
@@ -179,131 +181,141 @@ both_backends! {
     }
 }
 
-#[test]
-fn every_role_gets_exactly_its_permissions() {
-    let db = TestDb::sqlite();
+/// Who may call a route, per SPEC §8 (written out here independently of `auth::allows`).
+#[derive(Clone, Copy)]
+enum Who {
+    /// Every role: admin, manager, support, viewer.
+    Everyone,
+    /// admin, manager, support.
+    Support,
+    /// admin, manager ("License Management").
+    Managers,
+    /// admin only.
+    Admins,
+}
+
+impl Who {
+    fn allows(self, role: Role) -> bool {
+        match self {
+            Who::Everyone => true,
+            Who::Support => role != Role::Viewer,
+            Who::Managers => matches!(role, Role::Admin | Role::Manager),
+            Who::Admins => role == Role::Admin,
+        }
+    }
+}
+
+both_backends! {
+    fn every_route_times_every_role_is_allowed_or_403(db) {
     block_on(async {
-        let app = AdminApp::new(&db);
-        let f = Fixture::new(&db);
-        let lic = f.assigned(&db, 5);
-        let id = lic.license.license.id;
-        let n = license_store::activation::NewActivation {
-            fingerprint: fp("h"),
-            name: None,
-            platform: None,
-            ip: None,
-            metadata: None,
-        };
-        let act = db
-            .activate(&admin(), now(), key_of(&lic), n, time::Duration::ZERO)
-            .unwrap()
-            .activation
-            .unwrap()
-            .id;
-        // (method, path, body, which roles may) — admin, manager, support, viewer.
-        let table: Vec<(&str, String, Option<Value>, [bool; 4])> = vec![
-            ("GET", "/licenses".into(), None, [true, true, true, true]),
-            (
-                "GET",
-                format!("/licenses/{id}"),
-                None,
-                [true, true, true, true],
-            ),
-            (
-                "POST",
-                "/products".into(),
-                Some(json!({"name": "X", "code": "ZZ"})),
-                [true, true, false, false],
-            ),
-            (
-                "POST",
-                format!("/licenses/{id}/reveal"),
-                None,
-                [true, true, false, false],
-            ),
-            (
-                "PATCH",
-                format!("/licenses/{id}"),
-                Some(json!({"metadata": {}})),
-                [true, true, false, false],
-            ),
-            (
-                "POST",
-                format!("/licenses/{id}/inactivate"),
-                None,
-                [true, true, true, false],
-            ),
-            (
-                "POST",
-                format!("/activations/{act}/deactivate"),
-                None,
-                [true, true, true, false],
-            ),
-            (
-                "POST",
-                format!("/licenses/{id}/assign"),
-                Some(json!({"customer_id": f.customer.id})),
-                [true, true, true, false],
-            ),
-            ("GET", "/tokens".into(), None, [true, false, false, false]),
-            (
-                "PUT",
-                "/settings".into(),
-                Some(
-                    json!({"grace_period_days": 1, "offline_file_ttl_seconds": 86400, "audit_retention_days": 365, "abuse": {}, "reveal_requires_reauth": false}),
-                ),
-                [true, false, false, false],
-            ),
+        let app = AdminApp::new(db);
+        db.ensure_signing_key(now()).unwrap();
+        let f = Fixture::new(db);
+        let lic = f.assigned(db, 50);
+        let n = license_store::activation::NewActivation { fingerprint: fp("h"), name: None, platform: None, ip: None, metadata: None };
+        let act = db.activate(&admin(), now(), key_of(&lic), n, time::Duration::ZERO).unwrap().activation.unwrap().id;
+        let (pid, gid, cid, lid) = (f.product.id, f.generator.id, f.customer.id, lic.license.license.id);
+        let none = uuid::Uuid::now_v7();
+        use Who::*;
+        let table: Vec<(&str, String, Option<Value>, Who)> = vec![
+            ("GET", "/products".into(), None, Everyone),
+            ("POST", "/products".into(), Some(json!({"name": "X", "code": "ZZ"})), Managers),
+            ("GET", format!("/products/{pid}"), None, Everyone),
+            ("PATCH", format!("/products/{pid}"), Some(json!({"name": "Renamed"})), Managers),
+            ("DELETE", format!("/products/{none}"), None, Managers),
+            ("GET", "/generators".into(), None, Everyone),
+            ("POST", "/generators".into(), Some(json!({"product_id": pid, "name": "g2", "format": {"kind": "uuid"}})), Managers),
+            ("GET", format!("/generators/{gid}"), None, Everyone),
+            ("PATCH", format!("/generators/{gid}"), Some(json!({"name": "g"})), Managers),
+            ("DELETE", format!("/generators/{none}"), None, Managers),
+            ("POST", format!("/generators/{gid}/generate"), Some(json!({"count": 1})), Managers),
+            ("GET", "/customers".into(), None, Everyone),
+            ("POST", "/customers".into(), Some(json!({"name": "N", "email": "n@example.com"})), Managers),
+            ("GET", format!("/customers/{cid}"), None, Everyone),
+            ("PATCH", format!("/customers/{cid}"), Some(json!({"name": "Ada L."})), Managers),
+            ("DELETE", format!("/customers/{none}"), None, Managers),
+            ("GET", "/licenses".into(), None, Everyone),
+            ("POST", "/licenses".into(), Some(json!({"product_id": pid, "generator_id": gid})), Managers),
+            ("GET", format!("/licenses/{lid}"), None, Everyone),
+            ("PATCH", format!("/licenses/{lid}"), Some(json!({"metadata": {}})), Managers),
+            ("DELETE", format!("/licenses/{none}"), None, Managers),
+            ("GET", format!("/licenses/{lid}/activations"), None, Everyone),
+            ("POST", format!("/licenses/{lid}/assign"), Some(json!({"customer_id": cid})), Support),
+            ("POST", format!("/licenses/{lid}/suspend"), Some(json!({"reason": "x"})), Managers),
+            ("POST", format!("/licenses/{lid}/unsuspend"), None, Managers),
+            ("POST", format!("/licenses/{lid}/inactivate"), None, Support),
+            ("POST", format!("/licenses/{lid}/reactivate"), None, Support),
+            ("POST", format!("/licenses/{lid}/reveal"), None, Managers),
+            ("GET", format!("/licenses/{lid}/preview"), None, Support),
+            ("POST", format!("/activations/{act}/deactivate"), None, Support),
+            ("POST", format!("/licenses/{none}/revoke"), None, Managers),
+            ("POST", format!("/licenses/{none}/remint"), None, Managers),
+            ("GET", "/licenses/export.csv".into(), None, Managers),
+            ("GET", "/licenses/export.json".into(), None, Managers),
+            ("POST", "/licenses/import".into(), None, Managers),
+            ("GET", "/stats".into(), None, Everyone),
+            ("GET", "/audit".into(), None, Everyone),
+            ("GET", "/events".into(), None, Everyone),
+            ("GET", "/jobs".into(), None, Everyone),
+            ("GET", format!("/jobs/{none}"), None, Everyone),
+            ("GET", format!("/jobs/{none}/keys.csv"), None, Managers),
+            ("GET", "/settings".into(), None, Everyone),
+            ("PUT", "/settings".into(), Some(json!({"grace_period_days": 1, "offline_file_ttl_seconds": 86400, "audit_retention_days": 365, "abuse": {}, "reveal_requires_reauth": false})), Admins),
+            ("GET", "/tokens".into(), None, Admins),
+            ("POST", "/tokens".into(), Some(json!({"name": "extra", "role": "viewer"})), Admins),
+            ("DELETE", format!("/tokens/{none}"), None, Admins),
+            ("GET", "/webhooks".into(), None, Admins),
+            ("POST", "/webhooks".into(), Some(json!({"url": "https://hooks.example.com/k", "events": ["license.revoked"]})), Admins),
+            ("GET", format!("/webhooks/{none}"), None, Admins),
+            ("GET", format!("/webhooks/{none}/deliveries"), None, Admins),
+            ("PATCH", format!("/webhooks/{none}"), Some(json!({"enabled": false})), Admins),
+            ("DELETE", format!("/webhooks/{none}"), None, Admins),
         ];
+        // Every route of the admin OpenAPI document is in the table.
+        let doc: Value = serde_json::from_str(&license_http::admin_openapi()).unwrap();
+        let ids = [pid.to_string(), gid.to_string(), cid.to_string(), lid.to_string(), act.to_string(), none.to_string()];
+        let normal = |p: &str| ids.iter().fold(format!("/v1/{{env}}{p}"), |acc, id| acc.replace(id.as_str(), "{id}"));
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            for method in item.as_object().unwrap().keys() {
+                let covered = table.iter().any(|(m, p, _, _)| m.eq_ignore_ascii_case(method) && normal(p) == *path);
+                assert!(covered, "{method} {path} is not in the role table");
+            }
+        }
         let roles = [Role::Admin, Role::Manager, Role::Support, Role::Viewer];
         let mut secrets = Vec::new();
         for r in roles {
-            secrets.push(
-                db.create_token(&admin(), now(), &format!("t-{}", r.as_str()), r)
-                    .unwrap()
-                    .1,
-            );
+            secrets.push(db.create_token(&admin(), now(), &format!("t-{}", r.as_str()), r).unwrap().1);
         }
-        for (method, path, body, allowed) in &table {
+        for (method, path, body, who) in &table {
             for (i, role) in roles.iter().enumerate() {
-                let r = app.as_token(&secrets[i], method, path, body.clone()).await;
-                if allowed[i] {
+                let r = if path == "/licenses/import" {
+                    let req = TestRequest::post()
+                        .uri("/v1/test/licenses/import?dry_run=true")
+                        .insert_header(("content-type", "text/csv"))
+                        .set_payload(format!("license_id,customer_email\n{lid},{}\n", f.customer.email));
+                    app.call(Some(&secrets[i]), req).await
+                } else {
+                    app.as_token(&secrets[i], method, path, body.clone()).await
+                };
+                if who.allows(*role) {
                     assert!(
                         r.status != StatusCode::FORBIDDEN && r.status != StatusCode::UNAUTHORIZED,
-                        "{} {method} {path}: {:?}",
-                        role.as_str(),
-                        r.body
+                        "{} must be allowed {method} {path}: {:?}", role.as_str(), r.body
                     );
                 } else {
-                    assert_eq!(
-                        (r.status, err(&r)),
-                        (StatusCode::FORBIDDEN, "FORBIDDEN"),
-                        "{} {method} {path}",
-                        role.as_str()
-                    );
+                    assert_eq!((r.status, err(&r)), (StatusCode::FORBIDDEN, "FORBIDDEN"), "{} {method} {path}", role.as_str());
                 }
             }
         }
-        let none = app
-            .call(None, TestRequest::get().uri("/v1/test/licenses"))
-            .await;
-        assert_eq!(
-            (none.status, err(&none)),
-            (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
-        );
-        let bogus = app
-            .call(
-                Some("ks_not_a_token"),
-                TestRequest::get().uri("/v1/test/licenses"),
-            )
-            .await;
+        let none = app.call(None, TestRequest::get().uri("/v1/test/licenses")).await;
+        assert_eq!((none.status, err(&none)), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
+        let bogus = app.call(Some("ks_not_a_token"), TestRequest::get().uri("/v1/test/licenses")).await;
         assert_eq!(bogus.status, StatusCode::UNAUTHORIZED);
-        let other_env = app
-            .call(
-                Some(&app.admin),
-                TestRequest::get().uri("/v1/production/licenses"),
-            )
-            .await;
+        let other_env = app.call(Some(&app.admin), TestRequest::get().uri("/v1/production/licenses")).await;
         assert_eq!(err(&other_env), "ENVIRONMENT_NOT_FOUND");
     });
+    }
 }
