@@ -216,15 +216,21 @@ pub fn validation_app(
     >,
 > {
     App::new()
-        .app_data(shared.state)
-        .app_data(shared.metrics)
-        .app_data(shared.openapi)
-        .app_data(web::PayloadConfig::new(MAX_BODY))
-        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .configure(|cfg| common(shared, cfg))
         .configure(validation::routes)
         .configure(ops::routes)
         .default_service(web::to(ops::not_found))
         .wrap(middleware::from_fn(telemetry::observe))
+}
+
+/// What both apps share: state, metrics, OpenAPI document, body limit and extractor errors.
+fn common(shared: Shared, cfg: &mut web::ServiceConfig) {
+    cfg.app_data(shared.state)
+        .app_data(shared.metrics)
+        .app_data(shared.openapi)
+        .app_data(web::PayloadConfig::new(MAX_BODY))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error));
 }
 
 /// The admin app (one per worker thread), with CORS for `cors_origins` (a browser frontend).
@@ -241,17 +247,9 @@ pub fn admin_app(
     >,
 > {
     App::new()
-        .app_data(shared.state)
-        .app_data(shared.metrics)
-        .app_data(shared.openapi)
-        .app_data(web::PayloadConfig::new(MAX_BODY))
-        .app_data(web::QueryConfig::default().error_handler(error::query_error))
-        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .configure(|cfg| common(shared, cfg))
         .configure(admin::routes)
-        .route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/metrics", web::get().to(ops::metrics))
-        .route("/openapi.json", web::get().to(ops::openapi))
+        .configure(ops::routes)
         .default_service(web::to(ops::not_found))
         .wrap(middleware::from_fn(telemetry::observe))
         .wrap(cors(&cors_origins))
