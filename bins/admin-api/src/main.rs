@@ -9,6 +9,9 @@ async fn main() {
         .unwrap_or_else(|e| fail(&e));
     let envs = license_http::startup::open_environments(&config).unwrap_or_else(|e| fail(&e));
     license_http::bulk::spawn_job_worker(envs.clone());
+    if config.worker {
+        license_http::worker::spawn(envs.clone());
+    }
     let shared = license_http::Shared::admin(envs, &config.public_validation_url);
     let server =
         license_http::serve_admin(shared, config.admin_addr, config.admin_cors_origins.clone())

@@ -262,6 +262,9 @@ fn demo(store: &Store, env: &str, extra: usize, keys_out: Option<&std::path::Pat
 async fn serve(config: Config) {
     let envs = license_http::startup::open_environments(&config).unwrap_or_else(|e| fail(&e));
     license_http::bulk::spawn_job_worker(envs.clone());
+    if config.worker {
+        license_http::worker::spawn(envs.clone());
+    }
     let admin_shared = license_http::Shared::admin(envs.clone(), &config.public_validation_url);
     let admin = license_http::serve_admin(
         admin_shared,

@@ -58,6 +58,8 @@ pub struct Config {
     pub rates: RateLimits,
     /// The public base URL of the validation API, for code samples (default from the address).
     pub public_validation_url: String,
+    /// Whether this process runs the lifecycle worker (`KEYSMITH_WORKER`, `on` by default).
+    pub worker: bool,
     /// Origins a browser frontend may call the admin API from (`KEYSMITH_ADMIN_CORS_ORIGINS`,
     /// comma-separated; none by default).
     pub admin_cors_origins: Vec<String>,
@@ -204,7 +206,18 @@ impl Config {
             }
             admin_cors_origins.push(o.to_owned());
         }
+        let worker = match get("KEYSMITH_WORKER").as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(bad(
+                    "KEYSMITH_WORKER",
+                    format!("{other:?} is not on or off"),
+                ));
+            }
+        };
         Ok(Self {
+            worker,
             admin_cors_origins,
             data_dir,
             environments,
@@ -273,6 +286,11 @@ mod tests {
             (("KEYSMITH_RATE_PER_IP", "-5"), "KEYSMITH_RATE_PER_IP"),
             (("KEYSMITH_LOG_FORMAT", "xml"), "KEYSMITH_LOG_FORMAT"),
             (("KEYSMITH_ADMIN_TOKEN", "short"), "KEYSMITH_ADMIN_TOKEN"),
+            (("KEYSMITH_WORKER", "maybe"), "KEYSMITH_WORKER"),
+            (
+                ("KEYSMITH_ADMIN_CORS_ORIGINS", "admin.example.com"),
+                "KEYSMITH_ADMIN_CORS_ORIGINS",
+            ),
             (
                 ("KEYSMITH_DATABASE_URL_PRODUCTION", "mysql://x"),
                 "KEYSMITH_DATABASE_URL_PRODUCTION",

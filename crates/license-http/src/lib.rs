@@ -27,6 +27,7 @@ pub mod ratelimit;
 pub mod startup;
 pub mod telemetry;
 pub mod validation;
+pub mod worker;
 
 pub use env::Environments;
 

@@ -22,6 +22,7 @@ pub mod mint;
 pub mod model;
 mod rows;
 pub mod schema;
+pub mod sweep;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod validate;

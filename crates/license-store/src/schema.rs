@@ -202,7 +202,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    expiry_reminders (license_id, days, expires_at) {
+        license_id -> Text,
+        days -> Integer,
+        expires_at -> Timestamp,
+        sent_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(generators -> products (product_id));
+diesel::joinable!(expiry_reminders -> licenses (license_id));
 diesel::joinable!(licenses -> products (product_id));
 diesel::joinable!(licenses -> generators (generator_id));
 diesel::joinable!(licenses -> customers (customer_id));
@@ -227,4 +237,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_endpoints,
     webhook_deliveries,
     webhook_attempts,
+    expiry_reminders,
 );

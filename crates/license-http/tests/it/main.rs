@@ -8,3 +8,4 @@ mod bulk;
 mod openapi;
 mod support;
 mod validation;
+mod worker;

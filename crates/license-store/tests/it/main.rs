@@ -8,3 +8,4 @@ mod lifecycle;
 mod listing;
 mod migrations;
 mod mint;
+mod sweep;
