@@ -1406,6 +1406,44 @@ pub(crate) async fn webhook_deliveries(
 }
 
 #[utoipa::path(
+    post,
+    path = "/v1/{env}/webhooks/{id}/ping",
+    summary = "Queue a webhook.ping event for this endpoint only",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 202, description = "Accepted: the delivery"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn ping_webhook(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(P::Administer)?;
+    let id = path.1;
+    Ok(HttpResponse::Accepted()
+        .json(run(&caller, move |s, a, now| s.ping_webhook(a, now, id)).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/deliveries/{id}/retry",
+    summary = "Send a delivery again now",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 202, description = "Accepted: the delivery"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn retry_delivery(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(P::Administer)?;
+    let id = path.1;
+    Ok(HttpResponse::Accepted()
+        .json(run(&caller, move |s, a, now| s.retry_delivery(a, now, id)).await?))
+}
+
+#[utoipa::path(
     patch,
     path = "/v1/{env}/webhooks/{id}",
     summary = "Edit a webhook endpoint",
@@ -1507,6 +1545,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/webhooks/{id}/deliveries",
                 web::get().to(webhook_deliveries),
             )
+            .route("/webhooks/{id}/ping", web::post().to(ping_webhook))
+            .route("/deliveries/{id}/retry", web::post().to(retry_delivery))
             .route("/webhooks/{id}", web::patch().to(update_webhook))
             .route("/webhooks/{id}", web::delete().to(delete_webhook)),
     );

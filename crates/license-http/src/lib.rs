@@ -27,6 +27,7 @@ pub mod ratelimit;
 pub mod startup;
 pub mod telemetry;
 pub mod validation;
+pub mod webhooks;
 pub mod worker;
 
 pub use env::Environments;
@@ -118,6 +119,8 @@ pub struct ValidationApi;
         admin::create_webhook,
         admin::webhook,
         admin::webhook_deliveries,
+        admin::ping_webhook,
+        admin::retry_delivery,
         admin::update_webhook,
         admin::delete_webhook,
         bulk::generate,

@@ -1,7 +1,7 @@
-//! The lifecycle worker of SPEC §9 as far as it is built: every 30 s, in every environment, the
-//! expiry sweeper and the expiring-soon reminders; once a day, audit retention. The steps are
-//! in `license_store::sweep`, idempotent and safe with several instances. Off with
-//! `KEYSMITH_WORKER=off`. Webhook delivery and abuse detection are not built yet.
+//! The lifecycle worker of SPEC §9: every 30 s, in every environment, the expiry sweeper and the
+//! expiring-soon reminders; once a day, audit retention; every second, webhook delivery. The
+//! steps are in `license_store::{sweep, webhooks}`, idempotent and safe with several instances.
+//! Off with `KEYSMITH_WORKER=off`. Abuse detection is not built yet.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -56,13 +56,26 @@ pub fn pass(envs: &Environments, now: OffsetDateTime, last_purge: &mut HashMap<S
     }
 }
 
-/// Runs [`pass`] every [`TICK`] on a thread of its own.
-pub fn spawn(envs: Environments) -> std::thread::JoinHandle<()> {
+/// Runs [`pass`] every [`TICK`], and webhook delivery every second, each on a thread of its own.
+pub fn spawn(envs: Environments) {
+    let lifecycle = envs.clone();
     std::thread::spawn(move || {
         let mut last_purge = HashMap::new();
         loop {
-            pass(&envs, OffsetDateTime::now_utc(), &mut last_purge);
+            pass(&lifecycle, OffsetDateTime::now_utc(), &mut last_purge);
             std::thread::sleep(TICK);
         }
-    })
+    });
+    std::thread::spawn(move || {
+        let agent = crate::webhooks::client();
+        loop {
+            let mut busy = false;
+            for env in envs.iter() {
+                busy |= crate::webhooks::pass(env, &agent, OffsetDateTime::now_utc) > 0;
+            }
+            if !busy {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    });
 }

@@ -313,6 +313,42 @@ impl DbConn {
         Ok(())
     }
 
+    /// Ids of up to `limit` rows of a queue claimed for this transaction: PostgreSQL takes them
+    /// `FOR UPDATE SKIP LOCKED`, so concurrent workers on several instances claim disjoint rows;
+    /// SQLite's write lock (held since `BEGIN IMMEDIATE`) already makes one worker at a time.
+    pub(crate) fn claim_due_deliveries(
+        &mut self,
+        now: time::PrimitiveDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<String>> {
+        use crate::schema::webhook_deliveries::dsl as d;
+        let q = d::webhook_deliveries
+            .filter(d::status.eq("pending"))
+            .filter(d::next_attempt_at.le(now))
+            .order(d::next_attempt_at.asc())
+            .select(d::id)
+            .limit(limit);
+        Ok(match self {
+            DbConn::Pg(c) => q.for_update().skip_locked().load(c)?,
+            DbConn::Sqlite(c) => q.load(c)?,
+        })
+    }
+
+    /// Ids of up to `limit` outbox events not yet fanned out, claimed like
+    /// [`DbConn::claim_due_deliveries`].
+    pub(crate) fn claim_unfanned_events(&mut self, limit: i64) -> StoreResult<Vec<String>> {
+        use crate::schema::events::dsl as e;
+        let q = e::events
+            .filter(e::fanned_out.eq(false))
+            .order(e::id.asc())
+            .select(e::id)
+            .limit(limit);
+        Ok(match self {
+            DbConn::Pg(c) => q.for_update().skip_locked().load(c)?,
+            DbConn::Sqlite(c) => q.load(c)?,
+        })
+    }
+
     /// Whether this is a PostgreSQL connection.
     pub fn is_postgres(&self) -> bool {
         matches!(self, DbConn::Pg(_))

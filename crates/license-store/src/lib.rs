@@ -26,6 +26,7 @@ pub mod sweep;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod validate;
+pub mod webhooks;
 
 pub use audit::Actor;
 pub use db::{DbConn, Pool, PoolOptions, Target};

@@ -270,6 +270,8 @@ both_backends! {
             ("GET", format!("/webhooks/{none}/deliveries"), None, Admins),
             ("PATCH", format!("/webhooks/{none}"), Some(json!({"enabled": false})), Admins),
             ("DELETE", format!("/webhooks/{none}"), None, Admins),
+            ("POST", format!("/webhooks/{none}/ping"), None, Admins),
+            ("POST", format!("/deliveries/{none}/retry"), None, Admins),
         ];
         // Every route of the admin OpenAPI document is in the table.
         let doc: Value = serde_json::from_str(&license_http::admin_openapi()).unwrap();

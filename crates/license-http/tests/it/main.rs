@@ -8,4 +8,5 @@ mod bulk;
 mod openapi;
 mod support;
 mod validation;
+mod webhooks;
 mod worker;
