@@ -14,6 +14,7 @@ use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, middleware, web};
 use utoipa::OpenApi;
 
+pub mod abuse;
 pub mod admin;
 pub mod auth;
 pub mod bulk;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub limiter: ratelimit::Limiter,
     /// Base URL of this deployment's validation API, for code samples.
     pub public_validation_url: String,
+    /// Abuse counters (validation service).
+    pub abuse: abuse::AbuseDetector,
 }
 
 /// The OpenAPI document of the validation service.
@@ -177,6 +180,7 @@ impl Shared {
                 envs,
                 limiter: ratelimit::Limiter::new(rates),
                 public_validation_url: String::new(),
+                abuse: abuse::AbuseDetector::default(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson(validation_openapi())),
@@ -195,6 +199,7 @@ impl Shared {
                 envs,
                 limiter: ratelimit::Limiter::new(off),
                 public_validation_url: public_validation_url.trim_end_matches('/').to_owned(),
+                abuse: abuse::AbuseDetector::default(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson(admin_openapi())),
@@ -295,6 +300,7 @@ pub fn serve_validation(shared: Shared, addr: SocketAddr) -> std::io::Result<Ser
         loop {
             tick.tick().await;
             limiter_state.limiter.prune();
+            limiter_state.abuse.prune(time::OffsetDateTime::now_utc());
         }
     });
     Ok(HttpServer::new(move || validation_app(shared.clone()))

@@ -278,6 +278,29 @@ fn sign_lease(
         .map_err(|e| ApiError::Store(license_store::StoreError::Corrupt(e.to_string())))
 }
 
+/// Suspends a license for crossing an abuse rule (actor `abuse-detector`). A license that is not
+/// active any more is left as it is.
+async fn suspend_for_abuse(env: Arc<Environment>, license: Uuid, rule: String, request_id: String) {
+    let actor = Actor::named("abuse-detector", request_id);
+    let action = license_store::licenses::LicenseAction::Suspend {
+        reason: rule.clone(),
+    };
+    let result = web::block(move || {
+        env.store()
+            .act(&actor, OffsetDateTime::now_utc(), license, action)
+    })
+    .await;
+    match result {
+        Ok(Ok(_)) => {
+            tracing::warn!(license = %license, rule = %rule, "license suspended by abuse detection")
+        }
+        Ok(Err(e)) => {
+            tracing::info!(license = %license, error = %e, "abuse rule crossed; license not suspended")
+        }
+        Err(e) => tracing::warn!(license = %license, error = %e, "abuse suspension not run"),
+    }
+}
+
 /// Limits checked before any lookup: the client IP, then the key.
 fn admit(state: &AppState, ip: IpAddr, key: &str) -> Result<(), ApiError> {
     state.limiter.check_ip(ip)?;
@@ -331,8 +354,10 @@ pub async fn validate(
     let now = OffsetDateTime::now_utc();
     let key_for_block = key.clone();
     let nonce = body.nonce;
-    let (answer, lease) = web::block(move || -> Result<_, ApiError> {
-        let grace = env.settings()?.grace();
+    let env_for_abuse = env.clone();
+    let (answer, lease, rules) = web::block(move || -> Result<_, ApiError> {
+        let settings = env.settings()?;
+        let grace = settings.grace();
         let answer = env.store().validate(
             &actor,
             now,
@@ -348,7 +373,7 @@ pub async fn validate(
             }
             _ => None,
         };
-        Ok((answer, lease))
+        Ok((answer, lease, settings.abuse))
     })
     .await??;
     let outcome = answer.decision.outcome;
@@ -356,6 +381,11 @@ pub async fn validate(
         state.limiter.record_unknown(ip)?;
     }
     let success = outcome.is_success();
+    if let Some(l) = answer.license.as_ref().filter(|_| success)
+        && let Some(rule) = state.abuse.validated(&rules, l.id, ip, now)
+    {
+        suspend_for_abuse(env_for_abuse, l.id, rule, request_id(&req)).await;
+    }
     let license = match (&answer.license, &answer.product) {
         (Some(l), Some(p)) if success => Some(public_license(l, p)),
         _ => None,
@@ -412,8 +442,11 @@ pub async fn activate(
     let actor = Actor::system(request_id(&req)).with_ip(Some(ip.to_string()));
     let now = OffsetDateTime::now_utc();
     let key_for_block = key.clone();
-    let (answer, lease) = web::block(move || -> Result<_, ApiError> {
-        let grace = env.settings()?.grace();
+    let env_for_abuse = env.clone();
+    let fp_text = fingerprint.as_str().to_owned();
+    let (answer, lease, rules) = web::block(move || -> Result<_, ApiError> {
+        let settings = env.settings()?;
+        let grace = settings.grace();
         let new = NewActivation {
             fingerprint: fingerprint.clone(),
             name: body.name,
@@ -438,12 +471,17 @@ pub async fn activate(
         } else {
             None
         };
-        Ok((answer, lease))
+        Ok((answer, lease, settings.abuse))
     })
     .await??;
     let outcome = answer.decision.outcome;
     if outcome == Outcome::NotFound {
         state.limiter.record_unknown(ip)?;
+    }
+    if let (Outcome::LimitExceeded { .. }, Some(l)) = (outcome, &answer.license)
+        && let Some(rule) = state.abuse.refused(&rules, l.id, &fp_text, now)
+    {
+        suspend_for_abuse(env_for_abuse, l.id, rule, request_id(&req)).await;
     }
     let success = outcome.is_success();
     let body = ActivationResponse {

@@ -386,3 +386,33 @@ fn health_readiness_and_metrics() {
         assert!(text.contains("keysmith_request_duration_seconds_bucket{route=\"/v1/{env}/validate\",code=\"NOT_FOUND\",le=\"+Inf\"} 1"));
     });
 }
+
+both_backends! {
+    fn crossing_an_abuse_rule_suspends_the_license(db) {
+        block_on(async {
+            let app = TestApp::new(&[db]);
+            let mut s = db.settings().unwrap();
+            s.abuse.max_refused_fingerprints = Some(2);
+            s.abuse.refused_window_minutes = Some(10);
+            db.put_settings(&admin(), now(), &s).unwrap();
+            let lic = Fixture::new(db).assigned(db, 1);
+            let key = key_of(&lic);
+            assert_eq!(app.post(A, json!({"key": key, "fingerprint": "owner"})).await.status, StatusCode::CREATED);
+            for fp in ["b", "c", "b"] {
+                let r = app.post(A, json!({"key": key, "fingerprint": fp})).await;
+                assert_eq!(code(&r), "LIMIT_EXCEEDED");
+            }
+            assert_eq!(db.license(lic.license.license.id).unwrap().license.status.as_str(), "active", "two distinct refusals are within the rule");
+            let r = app.post(A, json!({"key": key, "fingerprint": "d"})).await;
+            assert_eq!(code(&r), "LIMIT_EXCEEDED");
+            let l = db.license(lic.license.license.id).unwrap().license;
+            assert_eq!(l.status.as_str(), "suspended");
+            assert!(l.suspended_reason.unwrap().starts_with("abuse rule: more than 2 distinct fingerprints"));
+            let filter = license_store::audit::AuditFilter { target_id: Some(l.id.to_string()), action: Some("license.suspended".into()), ..Default::default() };
+            let (entries, _) = db.audit_log(&filter, license_store::Page::default()).unwrap();
+            assert_eq!(entries[0].actor, "abuse-detector");
+            let v = app.post(V, json!({"key": key, "fingerprint": "owner"})).await;
+            assert_eq!(code(&v), "SUSPENDED");
+        });
+    }
+}
