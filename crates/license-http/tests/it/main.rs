@@ -6,6 +6,7 @@
 mod admin;
 mod bulk;
 mod openapi;
+mod receiver;
 mod support;
 mod validation;
 mod webhooks;
