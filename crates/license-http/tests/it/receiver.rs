@@ -11,6 +11,11 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use license_http::env::Environment;
+use license_store::Store;
+use license_store::mint::Batch;
+use license_store::testkit::{Fixture, admin, now};
+use time::{Duration, OffsetDateTime};
 
 #[derive(Default)]
 pub struct Seen {
@@ -87,4 +92,73 @@ pub fn receiver() -> (String, Arc<Mutex<Seen>>) {
         });
     });
     (url, seen)
+}
+
+/// What [`deliver_with_outage`] saw.
+#[derive(Debug)]
+pub struct OutageRun {
+    pub events: usize,
+    pub attempts: usize,
+    pub first_refused: usize,
+    pub seconds: f64,
+    pub delivered: usize,
+    pub most_deliveries_of_one_event: usize,
+    pub bad_signatures: usize,
+}
+
+/// Mints `events` licenses (one `license.created` event each), points a webhook at a receiver
+/// that is down for the first three worker passes, and runs the worker until every event is
+/// delivered. The worker's clock runs ahead of the wall clock so backoffs fall due at once.
+pub fn deliver_with_outage(store: &Store, events: usize) -> OutageRun {
+    let (hook_url, seen) = receiver();
+    let (_, secret) = store
+        .create_webhook(&admin(), now(), &hook_url, vec!["license.created".into()])
+        .unwrap();
+    {
+        let mut s = seen.lock().unwrap();
+        s.secret = secret;
+        s.down = true;
+    }
+    let f = Fixture::new(store);
+    for _ in 0..events / 500 {
+        let batch = Batch {
+            generator_id: f.generator.id,
+            customer_id: None,
+            job: None,
+            count: 500,
+        };
+        store.mint_batch(&admin(), now(), &batch).unwrap();
+    }
+    let env = Environment::new(store.env(), store.clone());
+    let agent = license_http::webhooks::client();
+    let offset = std::cell::Cell::new(Duration::ZERO);
+    let clock = || OffsetDateTime::now_utc() + offset.get();
+    let started = std::time::Instant::now();
+    let (mut passes, mut attempts) = (0, 0);
+    loop {
+        let n = license_http::webhooks::pass(&env, &agent, clock);
+        attempts += n;
+        passes += 1;
+        if passes == 3 {
+            seen.lock().unwrap().down = false;
+        }
+        if n == 0 {
+            if seen.lock().unwrap().delivered.len() >= events {
+                break;
+            }
+            offset.set(offset.get() + Duration::minutes(2));
+        }
+        assert!(passes < 10_000, "deliveries did not finish");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let s = seen.lock().unwrap();
+    OutageRun {
+        events,
+        attempts,
+        first_refused: s.attempts.values().filter(|n| **n > 1).count(),
+        seconds,
+        delivered: s.delivered.len(),
+        most_deliveries_of_one_event: s.delivered.values().copied().max().unwrap_or(0),
+        bad_signatures: s.bad_signatures,
+    }
 }

@@ -78,3 +78,13 @@ both_backends! {
         assert_eq!(seen.lock().unwrap().delivered.len(), 1);
     }
 }
+
+both_backends! {
+    fn ten_thousand_events_arrive_once_each_after_an_outage(db) {
+        let run = crate::receiver::deliver_with_outage(db, 10_000);
+        assert_eq!(run.bad_signatures, 0);
+        assert_eq!(run.delivered, 10_000, "every event delivered");
+        assert_eq!(run.most_deliveries_of_one_event, 1, "none twice per event id");
+        assert!(run.first_refused > 0, "the receiver was down at first");
+    }
+}
