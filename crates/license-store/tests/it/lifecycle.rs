@@ -272,3 +272,25 @@ both_backends! {
         assert_eq!(db.settings().unwrap().grace_period_days, 7);
     }
 }
+
+both_backends! {
+    fn expiry_basis_starts_the_clock_at_creation_or_assignment(db) {
+        let t = now();
+        let at_creation = Fixture::with_generator(db, |g| {
+            g.default_validity_days = Some(30);
+            g.expiry_basis = Some(license_store::model::ExpiryBasis::Creation);
+        });
+        let minted = db.create_license(&admin(), t, at_creation.new_license()).unwrap();
+        assert_eq!(minted.license.license.expires_at, Some(t + Duration::days(30)));
+
+        let at_assignment = Fixture::with_generator(db, |g| {
+            g.default_validity_days = Some(90);
+            g.expiry_basis = Some(license_store::model::ExpiryBasis::Assignment);
+        });
+        let lic = at_assignment.available(db);
+        assert_eq!(lic.license.license.expires_at, None, "the clock waits for the assignment");
+        let later = t + Duration::days(3);
+        let v = db.act(&admin(), later, lic.license.license.id, LicenseAction::Assign { customer_id: at_assignment.customer.id }).unwrap();
+        assert_eq!(v.license.expires_at, Some(later + Duration::days(90)));
+    }
+}
