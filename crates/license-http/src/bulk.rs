@@ -405,32 +405,32 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
 }
 
 /// Runs queued mint jobs of every environment, and resumes the ones a stopped process left
-/// running. One thread; each job batch by batch (see `Store::run_mint_job`).
+/// running once their claim lapses. Jobs are claimed one at a time, so several instances share
+/// the queue; each job runs batch by batch (see `Store::run_mint_job`).
 pub fn spawn_job_worker(envs: Environments) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let actor = Actor::named("worker", "jobs");
         loop {
             let mut worked = false;
             for env in envs.iter() {
-                match env.store().unfinished_jobs() {
-                    Ok(jobs) => {
-                        for job in jobs {
-                            worked = true;
-                            match env
-                                .store()
-                                .run_mint_job(&actor, job.id, OffsetDateTime::now_utc)
-                            {
-                                Ok(j) => {
-                                    tracing::info!(environment = env.name(), job = %j.id, minted = j.done, "mint job completed")
-                                }
-                                Err(e) => {
-                                    tracing::error!(environment = env.name(), job = %job.id, error = %e, "mint job failed")
-                                }
+                match env.store().claim_next_job(OffsetDateTime::now_utc()) {
+                    Ok(Some(job)) => {
+                        worked = true;
+                        match env
+                            .store()
+                            .run_mint_job(&actor, job.id, OffsetDateTime::now_utc)
+                        {
+                            Ok(j) => {
+                                tracing::info!(environment = env.name(), job = %j.id, minted = j.done, "mint job completed")
+                            }
+                            Err(e) => {
+                                tracing::error!(environment = env.name(), job = %job.id, error = %e, "mint job failed")
                             }
                         }
                     }
+                    Ok(None) => {}
                     Err(e) => {
-                        tracing::warn!(environment = env.name(), error = %e, "cannot list jobs")
+                        tracing::warn!(environment = env.name(), error = %e, "cannot claim a job")
                     }
                 }
             }

@@ -334,6 +334,26 @@ impl DbConn {
         })
     }
 
+    /// The id of the oldest unfinished job whose claim has lapsed, claimed like
+    /// [`DbConn::claim_due_deliveries`].
+    pub(crate) fn claim_job(
+        &mut self,
+        now: time::PrimitiveDateTime,
+    ) -> StoreResult<Option<String>> {
+        use crate::schema::jobs::dsl as j;
+        let q = j::jobs
+            .filter(j::status.eq_any(["queued", "running"]))
+            .filter(j::claimed_until.is_null().or(j::claimed_until.le(now)))
+            .order(j::id.asc())
+            .select(j::id)
+            .limit(1);
+        Ok(match self {
+            DbConn::Pg(c) => q.for_update().skip_locked().load(c)?,
+            DbConn::Sqlite(c) => q.load(c)?,
+        }
+        .pop())
+    }
+
     /// Ids of up to `limit` outbox events not yet fanned out, claimed like
     /// [`DbConn::claim_due_deliveries`].
     pub(crate) fn claim_unfanned_events(&mut self, limit: i64) -> StoreResult<Vec<String>> {

@@ -21,6 +21,10 @@ use crate::{Page, Store};
 
 /// The most licenses one transaction mints.
 pub const MAX_BATCH: usize = 500;
+/// How long a worker's claim on a job lasts without progress; every batch renews it. A job whose
+/// worker died is picked up by another (or the restarted) worker once its claim lapses.
+pub const JOB_LEASE: time::Duration = time::Duration::seconds(10);
+
 /// The most licenses one job mints.
 pub const MAX_JOB: i64 = 100_000;
 
@@ -262,8 +266,21 @@ impl Store {
         })
     }
 
-    /// Jobs not finished (queued, or running when a process stopped), oldest first: what a
-    /// worker resumes at start-up and picks up afterwards.
+    /// Claims the oldest unfinished job nobody holds (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+    /// several instances share the queue) for [`JOB_LEASE`]. `None` when there is nothing to do.
+    pub fn claim_next_job(&self, now: OffsetDateTime) -> StoreResult<Option<Job>> {
+        self.conn()?.write(|c| {
+            let Some(id) = c.claim_job(to_db(now))? else {
+                return Ok(None);
+            };
+            diesel::update(jobs::table.find(&id))
+                .set(jobs::claimed_until.eq(Some(to_db(now + JOB_LEASE))))
+                .execute(c)?;
+            Job::try_from(load_job(c, &id)?).map(Some)
+        })
+    }
+
+    /// Jobs not finished (queued, or running when a process stopped), oldest first.
     pub fn unfinished_jobs(&self) -> StoreResult<Vec<Job>> {
         let rows: Vec<JobRow> = jobs::table
             .filter(jobs::status.eq_any(["queued", "running"]))
@@ -423,6 +440,7 @@ fn mint_in_tx(
                 jobs::done.eq(first + batch.count as i64),
                 jobs::status.eq("running"),
                 jobs::updated_at.eq(to_db(now)),
+                jobs::claimed_until.eq(Some(to_db(now + JOB_LEASE))),
             ))
             .execute(c)?;
     }

@@ -47,3 +47,18 @@ both_backends! {
         assert!(db.create_mint_job(&admin(), now(), over).is_err());
     }
 }
+
+both_backends! {
+    fn a_job_is_claimed_by_one_worker_until_its_claim_lapses(db) {
+        let f = Fixture::new(db);
+        let params = MintParams { generator_id: f.generator.id, customer_id: None, count: 10 };
+        let job = db.create_mint_job(&admin(), now(), params).unwrap();
+        let t = now();
+        assert_eq!(db.claim_next_job(t).unwrap().map(|j| j.id), Some(job.id));
+        assert!(db.claim_next_job(t).unwrap().is_none(), "held by the first worker");
+        let lapsed = t + license_store::mint::JOB_LEASE + time::Duration::seconds(1);
+        assert_eq!(db.reopen().claim_next_job(lapsed).unwrap().map(|j| j.id), Some(job.id), "a dead worker's job is picked up");
+        db.run_mint_job(&admin(), job.id, now).unwrap();
+        assert!(db.claim_next_job(lapsed + time::Duration::hours(1)).unwrap().is_none(), "nothing left once completed");
+    }
+}
