@@ -51,8 +51,15 @@ fn bad(field: &str, message: &str) -> ApiError {
 }
 
 fn parse_time(field: &str, v: &str) -> Result<OffsetDateTime, ApiError> {
-    OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| bad(field, "must be an RFC 3339 time, e.g. 2027-01-31T00:00:00Z"))
+    let t = OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| bad(field, "must be an RFC 3339 time, e.g. 2027-01-31T00:00:00Z"))?;
+    let year = t
+        .checked_to_offset(time::UtcOffset::UTC)
+        .map_or(i32::MAX, |u| u.year());
+    if !(1970..9000).contains(&year) {
+        return Err(bad(field, "must be between the years 1970 and 9000"));
+    }
+    Ok(t)
 }
 
 fn parse_uuid(field: &str, v: &str) -> Result<Uuid, ApiError> {
@@ -1266,6 +1273,25 @@ pub(crate) async fn preview(
         let signer = env.signer()?;
         let now = OffsetDateTime::now_utc();
         let l = &view.license;
+        // An offline file is a promise that the license is usable: none for a license that would
+        // not validate now (revoked, suspended, expired, unassigned ...).
+        let snapshot = license_core::LicenseSnapshot {
+            status: l.status,
+            product_id: view.product.id,
+            product_code: view.product.code.clone(),
+            expires_at: l.expires_at,
+            activation_limit: l.limit(),
+        };
+        let decision = license_core::decide_validation(
+            &snapshot,
+            None,
+            license_core::Instance::NotGiven,
+            now,
+            settings.grace(),
+        );
+        if !decision.outcome.is_success() {
+            return Ok((view, activations, Err(decision.outcome.code())));
+        }
         let ttl = time::Duration::seconds(i64::from(settings.offline_file_ttl_seconds));
         let exp = license_core::lease::lease_expiry(now, ttl, l.expires_at, settings.grace());
         let claims = license_core::Claims {
@@ -1284,7 +1310,7 @@ pub(crate) async fn preview(
         let lease = signer
             .sign(&claims)
             .map_err(|e| ApiError::Store(StoreError::Corrupt(e.to_string())))?;
-        Ok((view, activations, lease))
+        Ok((view, activations, Ok(lease)))
     })
     .await??;
     let l = &view.license;
@@ -1301,7 +1327,11 @@ pub(crate) async fn preview(
     Ok(HttpResponse::Ok().json(json!({
         "license": view,
         "activations": activations,
-        "offline_file": {"format": "keysmith.license-file.v1", "license": public, "lease": lease},
+        "offline_file": match &lease {
+            Ok(lease) => json!({"format": "keysmith.license-file.v1", "license": public, "lease": lease}),
+            Err(_) => serde_json::Value::Null,
+        },
+        "offline_file_refused": lease.as_ref().err(),
         "code_samples": samples(&state.public_validation_url, caller.env.name(), &l.key_display),
     })))
 }

@@ -90,13 +90,12 @@ pub(crate) async fn job_keys(
     caller.require(P::ManageLicenses)?;
     let (env, actor, id) = (caller.env.clone(), caller.actor.clone(), path.1);
     let keys = web::block(move || {
-        if !env
+        // Open every key before marking them handed out, so a failure loses nothing.
+        let keys = env.store().job_keys(id)?;
+        let first = env
             .store()
-            .take_job_keys(&actor, OffsetDateTime::now_utc(), id)?
-        {
-            return Ok(None);
-        }
-        env.store().job_keys(id).map(Some)
+            .take_job_keys(&actor, OffsetDateTime::now_utc(), id)?;
+        Ok::<_, license_store::StoreError>(first.then_some(keys))
     })
     .await??
     .ok_or_else(|| {

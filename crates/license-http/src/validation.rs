@@ -224,7 +224,11 @@ fn check_fingerprint(fp: &str) -> Result<Fingerprint, ApiError> {
 
 fn check_text(field: &str, v: Option<&str>, max: usize) -> Result<(), ApiError> {
     match v {
-        Some(s) if s.is_empty() || s.chars().count() > max || s.chars().any(char::is_control) => {
+        Some(s)
+            if s.trim().is_empty()
+                || s.chars().count() > max
+                || s.chars().any(char::is_control) =>
+        {
             Err(ApiError::InvalidRequest(format!(
                 "{field}: must be 1-{max} printable characters"
             )))
@@ -304,7 +308,9 @@ async fn suspend_for_abuse(env: Arc<Environment>, license: Uuid, rule: String, r
 /// Limits checked before any lookup: the client IP, then the key.
 fn admit(state: &AppState, ip: IpAddr, key: &str) -> Result<(), ApiError> {
     state.limiter.check_ip(ip)?;
-    let digest = keys::lookup_digests(key)[0];
+    // One bucket per license whatever the spelling: the Crockford reading (O→0, I/L→1) of the key.
+    let digest =
+        license_core::KeyDigest::of_normalized(&keys::crockford_form(&keys::normalize(key)));
     state.limiter.check_key(digest.as_bytes())
 }
 
@@ -437,6 +443,14 @@ pub async fn activate(
     let fingerprint = check_fingerprint(&body.fingerprint)?;
     check_text("name", body.name.as_deref(), 200)?;
     check_text("platform", body.platform.as_deref(), 200)?;
+    if let Some(m) = &body.metadata {
+        let size = serde_json::Value::Object(m.clone()).to_string().len();
+        if size > 10 * 1024 {
+            return Err(ApiError::InvalidRequest(format!(
+                "metadata: must serialise to at most 10 KiB, got {size} bytes"
+            )));
+        }
+    }
     let ip = client_ip(&req);
     admit(&state, ip, &key)?;
     let actor = Actor::system(request_id(&req)).with_ip(Some(ip.to_string()));

@@ -307,6 +307,14 @@ fn check_future(field: &'static str, t: OffsetDateTime, now: OffsetDateTime) -> 
     if t <= now {
         return Err(StoreError::invalid(field, "must be in the future"));
     }
+    if t.checked_to_offset(time::UtcOffset::UTC)
+        .is_none_or(|u| u.year() >= 9000)
+    {
+        return Err(StoreError::invalid(
+            field,
+            "must be before the year 9000 (omit it for a lifetime license)",
+        ));
+    }
     Ok(())
 }
 
@@ -509,6 +517,15 @@ impl Store {
                 }
             }
             if let Some(l) = limit {
+                if l >= 0 && l < row.activations_active {
+                    return Err(StoreError::invalid(
+                        "activation_limit",
+                        format!(
+                            "{} activations are active; deactivate some before lowering the limit to {l}",
+                            row.activations_active
+                        ),
+                    ));
+                }
                 before.insert("activation_limit".into(), row.activation_limit.into());
                 after.insert("activation_limit".into(), l.into());
                 row.activation_limit = l;

@@ -235,7 +235,12 @@ impl Store {
                 mint_in_tx(self, c, actor, now, &batch).map(|_| ())
             });
             if let Err(e) = result {
-                self.fail_job(&id_s, clock(), &e.to_string())?;
+                // A request-level problem (the generator or customer is gone, the product was
+                // archived) will not heal: the job fails. Anything else (database busy or
+                // unreachable) leaves it running; its claim lapses and a worker tries again.
+                if matches!(e, StoreError::Invalid { .. } | StoreError::NotFound { .. }) {
+                    self.fail_job(&id_s, clock(), &e.to_string())?;
+                }
                 return Err(e);
             }
         }
@@ -412,8 +417,16 @@ fn mint_in_tx(
             now,
             "license.created",
             Some(&row.id),
-            data,
+            data.clone(),
         ));
+        if row.customer_id.is_some() {
+            evs.push(audit::event_row(
+                now,
+                "license.assigned",
+                Some(&row.id),
+                data,
+            ));
+        }
         minted.push((parse_id(&row.id)?, key));
         rows.push(row);
     }

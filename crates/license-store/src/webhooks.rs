@@ -191,16 +191,22 @@ impl Store {
             } else {
                 ("pending", now + backoff(attempts, &mut rand::rng()))
             };
-            diesel::update(webhook_deliveries::table.find(&id))
-                .set((
-                    webhook_deliveries::status.eq(status),
-                    webhook_deliveries::attempts.eq(attempts),
-                    webhook_deliveries::next_attempt_at.eq(to_db(next)),
-                    webhook_deliveries::last_status_code.eq(attempt.status_code),
-                    webhook_deliveries::last_error.eq(&attempt.error),
-                    webhook_deliveries::updated_at.eq(to_db(now)),
-                ))
-                .execute(c)?;
+            // Only a delivery still pending is updated: a worker whose claim lapsed must not undo
+            // another worker's `delivered`.
+            diesel::update(
+                webhook_deliveries::table
+                    .find(&id)
+                    .filter(webhook_deliveries::status.eq("pending")),
+            )
+            .set((
+                webhook_deliveries::status.eq(status),
+                webhook_deliveries::attempts.eq(attempts),
+                webhook_deliveries::next_attempt_at.eq(to_db(next)),
+                webhook_deliveries::last_status_code.eq(attempt.status_code),
+                webhook_deliveries::last_error.eq(&attempt.error),
+                webhook_deliveries::updated_at.eq(to_db(now)),
+            ))
+            .execute(c)?;
             let row = webhook_deliveries::table
                 .find(&id)
                 .select(DeliveryRow::as_select())

@@ -107,6 +107,8 @@ both_backends! {
             let bad_limit = app.req("PATCH", &format!("/licenses/{id}"), Some(json!({"activation_limit": 0}))).await;
             assert_eq!((bad_limit.status, err(&bad_limit)), (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD"));
             assert_eq!(bad_limit.body["error"]["field"], "activation_limit");
+            let far = app.req("PATCH", &format!("/licenses/{id}"), Some(json!({"expires_at": "9999-12-31T23:00:00-05:00"}))).await;
+            assert_eq!((far.status, err(&far)), (StatusCode::BAD_REQUEST, "INVALID_REQUEST"), "{:?}", far.body);
             let immutable = app.req("PATCH", &format!("/licenses/{id}"), Some(json!({"key": "X"}))).await;
             assert_eq!((immutable.status, err(&immutable)), (StatusCode::UNPROCESSABLE_ENTITY, "IMMUTABLE_FIELD"));
             let wrong = app.req("POST", &format!("/licenses/{id}/suspend"), Some(json!({"reason": "x"}))).await;

@@ -169,6 +169,10 @@ both_backends! {
             let claims = lease::verify(p["offline_file"]["lease"].as_str().unwrap(), &keys, time::OffsetDateTime::now_utc(), Expect { fingerprint: None, env: Some("test") }).unwrap();
             assert_eq!(claims.lid, lic.license.license.id);
             assert!(claims.exp - claims.iat <= 86_400, "offline files last offline_file_ttl_seconds");
+            let revoked = f.assigned(db, 1);
+            db.act(&admin(), now(), revoked.license.license.id, license_store::licenses::LicenseAction::Revoke).unwrap();
+            let (_, rp) = app.json(TestRequest::get().uri(&format!("/v1/test/licenses/{}/preview", revoked.license.license.id))).await;
+            assert_eq!((rp["offline_file"].clone(), rp["offline_file_refused"].as_str()), (Value::Null, Some("REVOKED")), "no offline file for a revoked license");
             let display = lic.key.display();
             for lang in ["curl", "php", "javascript", "python"] {
                 let code = p["code_samples"][lang].as_str().unwrap();

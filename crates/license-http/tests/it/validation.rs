@@ -248,6 +248,20 @@ fn bad_input_gets_a_4xx_naming_the_problem() {
                 "missing field `fingerprint`",
             ),
             (
+                TestRequest::post().uri(A).set_json(json!({"key": "K", "fingerprint": "f", "name": "   "})),
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "name",
+            ),
+            (
+                TestRequest::post()
+                    .uri(A)
+                    .set_json(json!({"key": "K", "fingerprint": "f", "metadata": {"x": "y".repeat(11 * 1024)}})),
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                "metadata",
+            ),
+            (
                 TestRequest::post()
                     .uri(A)
                     .set_json(json!({"key": "K", "fingerprint": "f", "metadata": [1]})),

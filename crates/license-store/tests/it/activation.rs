@@ -215,3 +215,19 @@ both_backends! {
         assert_eq!(a.license.unwrap().expires_at, Some(t + Duration::days(30)));
     }
 }
+
+both_backends! {
+    fn the_limit_cannot_drop_below_the_active_activations(db) {
+        let f = Fixture::new(db);
+        let lic = f.assigned(db, 3);
+        for h in ["a", "b"] {
+            db.activate(&admin(), now(), key_of(&lic), activation(h), Duration::ZERO).unwrap();
+        }
+        let id = lic.license.license.id;
+        let lower = |n| license_store::licenses::LicensePatch { activation_limit: Some(n), ..Default::default() };
+        let e = db.update_license(&admin(), now(), id, lower(1)).unwrap_err();
+        assert!(matches!(e, license_store::StoreError::Invalid { field: "activation_limit", .. }), "{e}");
+        assert_eq!(db.update_license(&admin(), now(), id, lower(2)).unwrap().license.activation_limit, 2);
+        assert_eq!(db.update_license(&admin(), now(), id, lower(-1)).unwrap().license.activation_limit, -1);
+    }
+}
