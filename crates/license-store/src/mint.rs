@@ -285,16 +285,6 @@ impl Store {
         })
     }
 
-    /// Jobs not finished (queued, or running when a process stopped), oldest first.
-    pub fn unfinished_jobs(&self) -> StoreResult<Vec<Job>> {
-        let rows: Vec<JobRow> = jobs::table
-            .filter(jobs::status.eq_any(["queued", "running"]))
-            .select(JobRow::as_select())
-            .order(jobs::id.asc())
-            .load(&mut *self.conn()?)?;
-        rows.into_iter().map(Job::try_from).collect()
-    }
-
     /// Marks a completed job's keys as downloaded; `Ok(false)` if they were already (the keys are
     /// handed out once).
     pub fn take_job_keys(&self, actor: &Actor, now: OffsetDateTime, id: Uuid) -> StoreResult<bool> {
