@@ -305,13 +305,27 @@ async fn suspend_for_abuse(env: Arc<Environment>, license: Uuid, rule: String, r
     }
 }
 
+/// A customer's request that passed the rate limits: its client IP, its actor for audit
+/// entries (`system`, with the request id and IP) and the time it is answered at.
+struct Client {
+    ip: IpAddr,
+    actor: Actor,
+    now: OffsetDateTime,
+}
+
 /// Limits checked before any lookup: the client IP, then the key.
-fn admit(state: &AppState, ip: IpAddr, key: &str) -> Result<(), ApiError> {
+fn admit(state: &AppState, req: &HttpRequest, key: &str) -> Result<Client, ApiError> {
+    let ip = client_ip(req);
     state.limiter.check_ip(ip)?;
     // One bucket per license whatever the spelling: the Crockford reading (O→0, I/L→1) of the key.
     let digest =
         license_core::KeyDigest::of_normalized(&keys::crockford_form(&keys::normalize(key)));
-    state.limiter.check_key(digest.as_bytes())
+    state.limiter.check_key(digest.as_bytes())?;
+    Ok(Client {
+        ip,
+        actor: Actor::system(request_id(req)).with_ip(Some(ip.to_string())),
+        now: OffsetDateTime::now_utc(),
+    })
 }
 
 fn outcome_status(o: &Outcome) -> StatusCode {
@@ -353,11 +367,8 @@ pub async fn validate(
         .transpose()?;
     check_text("product", body.product.as_deref(), 64)?;
     check_text("nonce", body.nonce.as_deref(), 64)?;
-    let ip = client_ip(&req);
-    admit(&state, ip, &key)?;
+    let Client { ip, actor, now } = admit(&state, &req, &key)?;
     let product = body.product.as_deref().map(ProductRef::parse);
-    let actor = Actor::system(request_id(&req)).with_ip(Some(ip.to_string()));
-    let now = OffsetDateTime::now_utc();
     let key_for_block = key.clone();
     let nonce = body.nonce;
     let env_for_abuse = env.clone();
@@ -451,10 +462,7 @@ pub async fn activate(
             )));
         }
     }
-    let ip = client_ip(&req);
-    admit(&state, ip, &key)?;
-    let actor = Actor::system(request_id(&req)).with_ip(Some(ip.to_string()));
-    let now = OffsetDateTime::now_utc();
+    let Client { ip, actor, now } = admit(&state, &req, &key)?;
     let key_for_block = key.clone();
     let env_for_abuse = env.clone();
     let fp_text = fingerprint.as_str().to_owned();
@@ -539,10 +547,7 @@ pub async fn deactivate(
     let body = body.0;
     let key = check_key(&body.key)?;
     let fingerprint = check_fingerprint(&body.fingerprint)?;
-    let ip = client_ip(&req);
-    admit(&state, ip, &key)?;
-    let actor = Actor::system(request_id(&req)).with_ip(Some(ip.to_string()));
-    let now = OffsetDateTime::now_utc();
+    let Client { ip, actor, now } = admit(&state, &req, &key)?;
     let key_for_block = key.clone();
     let result = web::block(move || {
         env.store()
