@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use license_http::config::Config;
+use license_http::startup;
 use license_store::admin::Role;
 use license_store::{Actor, Store};
 use time::OffsetDateTime;
@@ -76,15 +77,11 @@ enum KeysCommand {
 }
 
 fn fail(message: &str) -> ! {
-    eprintln!("keysmith: {message}");
-    std::process::exit(2)
+    startup::fail("keysmith", message)
 }
 
 fn config() -> Config {
-    let config = Config::from_env().unwrap_or_else(|e| fail(&e.to_string()));
-    license_http::telemetry::init_logging(&config.log, config.log_format)
-        .unwrap_or_else(|e| fail(&e));
-    config
+    startup::load_config().unwrap_or_else(|e| fail(&e))
 }
 
 /// Opens one environment's store for a CLI command.
@@ -110,10 +107,12 @@ fn store(config: &Config, env: &str) -> Store {
 async fn main() {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config()).await,
+        Command::Serve => startup::run_all(&config())
+            .await
+            .unwrap_or_else(|e| fail(&e)),
         Command::Migrate => {
             let config = config();
-            license_http::startup::open_environments(&config).unwrap_or_else(|e| fail(&e));
+            startup::open_environments(&config).unwrap_or_else(|e| fail(&e));
             println!(
                 "migrations applied to {} environment(s)",
                 config.environments.len()
@@ -257,47 +256,4 @@ fn demo(store: &Store, env: &str, extra: usize, keys_out: Option<&std::path::Pat
         std::fs::write(path, keys.join("\n") + "\n")
             .unwrap_or_else(|e| fail(&format!("--keys-out {}: {e}", path.display())));
     }
-}
-
-async fn serve(config: Config) {
-    let envs = license_http::startup::open_environments(&config).unwrap_or_else(|e| fail(&e));
-    license_http::bulk::spawn_job_worker(envs.clone());
-    if config.worker {
-        license_http::worker::spawn(envs.clone());
-    }
-    let admin_shared = license_http::Shared::admin(envs.clone(), &config.public_validation_url);
-    let admin = license_http::serve_admin(
-        admin_shared,
-        config.admin_addr,
-        config.admin_cors_origins.clone(),
-    )
-    .unwrap_or_else(|e| {
-        fail(&format!(
-            "KEYSMITH_ADMIN_ADDR: cannot listen on {}: {e}",
-            config.admin_addr
-        ))
-    });
-    let validation_shared = license_http::Shared::validation(envs, config.rates);
-    let validation = license_http::serve_validation(validation_shared, config.validation_addr)
-        .unwrap_or_else(|e| {
-            fail(&format!(
-                "KEYSMITH_VALIDATION_ADDR: cannot listen on {}: {e}",
-                config.validation_addr
-            ))
-        });
-    tracing::info!(admin = %config.admin_addr, validation = %config.validation_addr, "listening");
-    // Both servers stop on SIGTERM/SIGINT, each draining its in-flight requests.
-    let admin = actix_web::rt::spawn(admin);
-    let results = [
-        validation.await,
-        admin
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e))),
-    ];
-    for r in results {
-        if let Err(e) = r {
-            fail(&format!("server error: {e}"));
-        }
-    }
-    tracing::info!("stopped");
 }

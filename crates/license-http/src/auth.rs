@@ -11,9 +11,9 @@ use license_store::Actor;
 use license_store::admin::{Role, Token};
 
 use crate::AppState;
-use crate::env::Environment;
+use crate::environments::Environment;
 use crate::error::ApiError;
-use crate::validation::{client_ip, environment, request_id};
+use crate::extract::{client_ip, environment, request_id};
 
 /// What a route needs the caller to be allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

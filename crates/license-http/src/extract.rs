@@ -1,16 +1,45 @@
-//! `ApiJson<T>`: the JSON body extractor of every Keysmith route. Like `web::Json`, but a
-//! rejection names the offending field by its path (`metadata: invalid type: sequence, expected
-//! a map`), the body limit is [`crate::MAX_BODY`], and errors are `ApiError`s.
+//! What handlers read from a request: `ApiJson<T>`, the JSON body extractor of every Keysmith
+//! route (like `web::Json`, but a rejection names the offending field by its path —
+//! `metadata: invalid type: sequence, expected a map` —, the body limit is [`crate::MAX_BODY`],
+//! and errors are `ApiError`s), the environment of the path, the client IP and the request id.
 
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use serde::de::DeserializeOwned;
 
+use crate::AppState;
+use crate::environments::Environment;
 use crate::error::ApiError;
+use crate::telemetry::RequestId;
+
+/// The environment called `name`, or 404 `ENVIRONMENT_NOT_FOUND`.
+pub fn environment(state: &AppState, name: &str) -> Result<Arc<Environment>, ApiError> {
+    state
+        .envs
+        .get(name)
+        .cloned()
+        .ok_or_else(|| ApiError::EnvironmentNotFound(name.to_owned()))
+}
+
+/// The client's IP address: the TCP peer.
+pub fn client_ip(req: &HttpRequest) -> IpAddr {
+    req.peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
+}
+
+/// The request id the telemetry middleware gave this request.
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
 
 /// A JSON request body of type `T`.
 #[derive(Debug)]

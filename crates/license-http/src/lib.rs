@@ -1,10 +1,11 @@
-//! Keysmith's HTTP layer: configuration, the actix-web apps of the validation service (and, as
-//! it is built, the admin service), error mapping, rate limits, request ids, logs and metrics.
+//! Keysmith's HTTP layer: configuration, the actix-web apps of the validation service and the
+//! admin service, the background workers, error mapping, rate limits, request ids, logs and
+//! metrics.
 //!
-//! Apps are built by functions ([`validation_app`]) so tests run them in-process with
-//! `actix_web::test`; the binaries only read [`config::Config`], open the environments and call
-//! [`serve_validation`]. No SQL here: every database call goes through `license-store`, on the
-//! blocking thread pool (`web::block`).
+//! Apps are built by functions ([`validation_app`], [`admin_app`]) so tests run them in-process
+//! with `actix_web::test`; the binaries only read [`config::Config`] and call [`startup`]. No SQL
+//! here: every database call goes through `license-store`, on the blocking thread pool
+//! (`web::block`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,26 +13,27 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, middleware, web};
-use utoipa::OpenApi;
 
 pub mod abuse;
 pub mod admin;
 pub mod auth;
-pub mod bulk;
 pub mod config;
-pub mod env;
+pub mod environments;
 pub mod error;
 pub mod extract;
 pub mod master;
+pub mod openapi;
 pub mod ops;
+pub mod public;
 pub mod ratelimit;
+pub mod respond;
 pub mod startup;
 pub mod telemetry;
 pub mod validation;
-pub mod webhooks;
-pub mod worker;
+pub mod workers;
 
-pub use env::Environments;
+pub use environments::Environments;
+pub use openapi::{admin_openapi, validation_openapi};
 
 /// Blocking (database) threads per HTTP worker.
 pub const BLOCKING_THREADS_PER_WORKER: usize = 4;
@@ -50,118 +52,6 @@ pub struct AppState {
     pub public_validation_url: String,
     /// Abuse counters (validation service).
     pub abuse: abuse::AbuseDetector,
-}
-
-/// The OpenAPI document of the validation service.
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Keysmith validation API",
-        description = "The public API customer software calls to validate, activate and deactivate license keys, and to fetch lease verification keys."
-    ),
-    paths(
-        validation::validate,
-        validation::activate,
-        validation::deactivate,
-        validation::keys,
-        ops::healthz,
-        ops::readyz,
-        ops::metrics,
-    )
-)]
-#[derive(Debug)]
-pub struct ValidationApi;
-
-/// The OpenAPI document of the admin service.
-#[derive(Debug, OpenApi)]
-#[openapi(
-    info(title = "Keysmith admin API", description = "The operators' REST API over the whole license lifecycle. Every route needs `Authorization: Bearer <token>`; the token's role (admin, manager, support, viewer) decides what it may do. Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}`."),
-    paths(
-        admin::products,
-        admin::create_product,
-        admin::product,
-        admin::update_product,
-        admin::delete_product,
-        admin::generators,
-        admin::create_generator,
-        admin::generator,
-        admin::update_generator,
-        admin::delete_generator,
-        admin::customers,
-        admin::create_customer,
-        admin::customer,
-        admin::update_customer,
-        admin::delete_customer,
-        admin::licenses,
-        admin::create_license,
-        admin::license,
-        admin::update_license,
-        admin::delete_license,
-        admin::license_activations,
-        admin::assign,
-        admin::suspend,
-        admin::unsuspend,
-        admin::inactivate,
-        admin::reactivate,
-        admin::revoke,
-        admin::remint,
-        admin::reveal,
-        admin::preview,
-        admin::deactivate_activation,
-        admin::tokens,
-        admin::create_token,
-        admin::delete_token,
-        admin::settings,
-        admin::put_settings,
-        admin::audit,
-        admin::events,
-        admin::jobs,
-        admin::job,
-        admin::stats,
-        admin::webhooks,
-        admin::create_webhook,
-        admin::webhook,
-        admin::webhook_deliveries,
-        admin::ping_webhook,
-        admin::retry_delivery,
-        admin::update_webhook,
-        admin::delete_webhook,
-        bulk::generate,
-        bulk::job_keys,
-        bulk::export_csv,
-        bulk::export_json,
-        bulk::import,
-        ops::healthz,
-        ops::readyz,
-        ops::metrics,
-    ),
-    modifiers(&BearerAuth)
-)]
-pub struct AdminApi;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
-/// The admin service's OpenAPI document as pretty JSON (also in `docs/openapi/admin.json`).
-pub fn admin_openapi() -> String {
-    AdminApi::openapi().to_pretty_json().unwrap_or_default()
-}
-
-/// The validation service's OpenAPI document as pretty JSON (also in `docs/openapi/validation.json`).
-pub fn validation_openapi() -> String {
-    ValidationApi::openapi()
-        .to_pretty_json()
-        .unwrap_or_default()
 }
 
 /// Everything an app instance shares across workers.

@@ -1,10 +1,14 @@
-//! What every binary does before serving: the master key, then every environment (migrations,
-//! first signing key, bootstrap token), with a log line for each thing created.
+//! What the binaries run: configuration and logging, the master key, every environment
+//! (migrations, first signing key, bootstrap token, with a log line for each thing created),
+//! then the servers and workers of `admin-api`, `validation-api` or `keysmith serve`.
 
+use actix_web::dev::Server;
 use time::OffsetDateTime;
 
+use crate::Shared;
+
 use crate::config::Config;
-use crate::env::Environments;
+use crate::environments::Environments;
 use crate::master;
 
 /// Loads (or creates) the master key and opens every configured environment.
@@ -32,4 +36,79 @@ pub fn open_environments(config: &Config) -> Result<Environments, String> {
         );
     }
     Ok(envs)
+}
+
+/// Reads the configuration from the environment and starts logging.
+pub fn load_config() -> Result<Config, String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    crate::telemetry::init_logging(&config.log, config.log_format)?;
+    Ok(config)
+}
+
+/// Prints `program: message` to stderr and exits with status 2: what a binary does when the
+/// configuration is wrong or a server cannot start.
+pub fn fail(program: &str, message: &str) -> ! {
+    eprintln!("{program}: {message}");
+    std::process::exit(2)
+}
+
+/// Starts the workers that belong with the admin service (the mint-job worker always, the
+/// lifecycle worker unless `KEYSMITH_WORKER=off`) and binds the admin service.
+fn admin_server(config: &Config, envs: Environments) -> Result<Server, String> {
+    crate::workers::mint::spawn(envs.clone());
+    if config.worker {
+        crate::workers::lifecycle::spawn(envs.clone());
+    }
+    let shared = Shared::admin(envs, &config.public_validation_url);
+    crate::serve_admin(shared, config.admin_addr, config.admin_cors_origins.clone()).map_err(|e| {
+        format!(
+            "KEYSMITH_ADMIN_ADDR: cannot listen on {}: {e}",
+            config.admin_addr
+        )
+    })
+}
+
+fn validation_server(config: &Config, envs: Environments) -> Result<Server, String> {
+    let shared = Shared::validation(envs, config.rates);
+    crate::serve_validation(shared, config.validation_addr).map_err(|e| {
+        format!(
+            "KEYSMITH_VALIDATION_ADDR: cannot listen on {}: {e}",
+            config.validation_addr
+        )
+    })
+}
+
+/// Runs the admin service and its workers until SIGTERM/SIGINT (in-flight requests drain).
+pub async fn run_admin(config: &Config) -> Result<(), String> {
+    let server = admin_server(config, open_environments(config)?)?;
+    tracing::info!(addr = %config.admin_addr, "admin API listening");
+    server.await.map_err(|e| format!("server error: {e}"))
+}
+
+/// Runs the validation service until SIGTERM/SIGINT (in-flight requests drain).
+pub async fn run_validation(config: &Config) -> Result<(), String> {
+    let server = validation_server(config, open_environments(config)?)?;
+    tracing::info!(addr = %config.validation_addr, "validation API listening");
+    server.await.map_err(|e| format!("server error: {e}"))
+}
+
+/// Runs both services and the workers in one process (`keysmith serve`) until SIGTERM/SIGINT;
+/// both servers drain their in-flight requests.
+pub async fn run_all(config: &Config) -> Result<(), String> {
+    let envs = open_environments(config)?;
+    let admin = admin_server(config, envs.clone())?;
+    let validation = validation_server(config, envs)?;
+    tracing::info!(admin = %config.admin_addr, validation = %config.validation_addr, "listening");
+    let admin = actix_web::rt::spawn(admin);
+    let results = [
+        validation.await,
+        admin
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e))),
+    ];
+    for r in results {
+        r.map_err(|e| format!("server error: {e}"))?;
+    }
+    tracing::info!("stopped");
+    Ok(())
 }

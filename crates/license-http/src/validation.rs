@@ -1,26 +1,26 @@
 //! The public validation API (SPEC §7): validate, activate, deactivate, and the signing keys.
 //! Customer software talks to these routes; they never show customer data or admin metadata.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use license_core::lease::{self, Claims};
-use license_core::{Fingerprint, Outcome, ProductRef, SigningKey, keys};
+use actix_web::{HttpRequest, HttpResponse, web};
+use license_core::{Fingerprint, Outcome, ProductRef, keys};
 use license_store::Actor;
-use license_store::activation::{Answer, NewActivation};
-use license_store::model::{Activation, ActivationStatus, JsonObject, License, Product};
+use license_store::activation::NewActivation;
+use license_store::model::JsonObject;
 use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::env::Environment;
+use crate::environments::Environment;
 use crate::error::{ApiError, OutcomeCode};
-use crate::extract::ApiJson;
-use crate::telemetry::{KeyHint, RequestId};
+use crate::extract::{ApiJson, client_ip, environment, request_id};
+use crate::public::{self, PublicActivation, PublicLicense};
+use crate::telemetry::KeyHint;
 
 /// `POST /v1/{env}/validate` body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -54,49 +54,6 @@ pub struct ActivateRequest {
 pub struct DeactivateRequest {
     pub key: String,
     pub fingerprint: String,
-}
-
-/// A product as customer software sees it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PublicProduct {
-    pub id: Uuid,
-    pub name: String,
-    pub code: String,
-}
-
-/// A license as customer software sees it (no customer data, no admin metadata).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PublicLicense {
-    pub id: Uuid,
-    pub key_display: String,
-    pub product: PublicProduct,
-    #[schema(value_type = String, example = "active")]
-    pub status: license_core::LicenseStatus,
-    /// `-1` is unlimited.
-    pub activation_limit: i32,
-    pub activations_active: i32,
-    #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub expires_at: Option<OffsetDateTime>,
-    #[schema(value_type = Object)]
-    pub feature_flags: JsonObject,
-}
-
-/// An activation as customer software sees it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PublicActivation {
-    pub id: Uuid,
-    pub fingerprint: String,
-    pub name: Option<String>,
-    pub platform: Option<String>,
-    #[schema(value_type = String, example = "active")]
-    pub status: ActivationStatus,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub first_seen_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub last_validated_at: OffsetDateTime,
 }
 
 /// The answer to validate (200, and 422/404 with `valid: false`).
@@ -159,55 +116,6 @@ pub struct KeySet {
     pub keys: Vec<Jwk>,
 }
 
-fn public_license(l: &License, p: &Product) -> PublicLicense {
-    PublicLicense {
-        id: l.id,
-        key_display: l.key_display.clone(),
-        product: PublicProduct {
-            id: p.id,
-            name: p.name.clone(),
-            code: p.code.clone(),
-        },
-        status: l.status,
-        activation_limit: l.activation_limit,
-        activations_active: l.activations_active,
-        expires_at: l.expires_at,
-        feature_flags: l.feature_flags.clone(),
-    }
-}
-
-fn public_activation(a: &Activation) -> PublicActivation {
-    PublicActivation {
-        id: a.id,
-        fingerprint: a.fingerprint.clone(),
-        name: a.name.clone(),
-        platform: a.platform.clone(),
-        status: a.status,
-        first_seen_at: a.first_seen_at,
-        last_validated_at: a.last_validated_at,
-    }
-}
-
-pub(crate) fn environment(state: &AppState, name: &str) -> Result<Arc<Environment>, ApiError> {
-    state
-        .envs
-        .get(name)
-        .cloned()
-        .ok_or_else(|| ApiError::EnvironmentNotFound(name.to_owned()))
-}
-
-pub(crate) fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
-}
-
-pub(crate) fn request_id(req: &HttpRequest) -> String {
-    req.extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default()
-}
-
 fn check_key(key: &str) -> Result<String, ApiError> {
     let k = key.trim();
     if k.is_empty() || k.chars().count() > 256 {
@@ -247,39 +155,6 @@ fn tagged(mut res: HttpResponse, code: &'static str, key: &str) -> HttpResponse 
         .to_uppercase();
     res.extensions_mut().insert(KeyHint(hint));
     res
-}
-
-fn sign_lease(
-    env: &Environment,
-    signer: &SigningKey,
-    answer: &Answer,
-    fingerprint: &str,
-    nonce: Option<String>,
-    now: OffsetDateTime,
-    grace: Duration,
-) -> Result<Option<String>, ApiError> {
-    let Some(l) = &answer.license else {
-        return Ok(None);
-    };
-    let exp = lease::lease_expiry(now, answer.lease_ttl, l.expires_at, grace);
-    let claims = Claims {
-        kid: signer.kid().to_owned(),
-        env: env.name().to_owned(),
-        lid: l.id,
-        pid: l.product_id,
-        fp: Some(fingerprint.to_owned()),
-        st: l.status,
-        ent: l.feature_flags.clone(),
-        iat: now.unix_timestamp(),
-        exp: exp.unix_timestamp(),
-        lexp: l.expires_at.map(OffsetDateTime::unix_timestamp),
-        nonce,
-    };
-    // The signer is this environment's active key, so the kid always matches.
-    signer
-        .sign(&claims)
-        .map(Some)
-        .map_err(|e| ApiError::Store(license_store::StoreError::Corrupt(e.to_string())))
 }
 
 /// Suspends a license for crossing an abuse rule (actor `abuse-detector`). A license that is not
@@ -383,10 +258,9 @@ pub async fn validate(
             product.as_ref(),
             grace,
         )?;
-        let lease = match &fingerprint {
-            Some(fp) if answer.decision.outcome.is_success() => {
-                let signer = env.signer()?;
-                sign_lease(&env, &signer, &answer, fp.as_str(), nonce, now, grace)?
+        let lease = match (&fingerprint, &answer.license) {
+            (Some(fp), Some(l)) if answer.decision.outcome.is_success() => {
+                Some(env.issue_lease(l, Some(fp.as_str()), nonce, answer.lease_ttl, grace, now)?)
             }
             _ => None,
         };
@@ -404,7 +278,7 @@ pub async fn validate(
         suspend_for_abuse(env_for_abuse, l.id, rule, request_id(&req)).await;
     }
     let license = match (&answer.license, &answer.product) {
-        (Some(l), Some(p)) if success => Some(public_license(l, p)),
+        (Some(l), Some(p)) if success => Some(public::license(l, p)),
         _ => None,
     };
     let body = ValidateResponse {
@@ -416,7 +290,7 @@ pub async fn validate(
             .activation
             .as_ref()
             .filter(|_| success)
-            .map(public_activation),
+            .map(public::activation),
         lease,
         grace_until: match outcome {
             Outcome::GracePeriod { grace_until } => Some(grace_until),
@@ -479,19 +353,16 @@ pub async fn activate(
         let answer = env
             .store()
             .activate(&actor, now, &key_for_block, new, grace)?;
-        let lease = if answer.decision.outcome.is_success() {
-            let signer = env.signer()?;
-            sign_lease(
-                &env,
-                &signer,
-                &answer,
-                fingerprint.as_str(),
+        let lease = match &answer.license {
+            Some(l) if answer.decision.outcome.is_success() => Some(env.issue_lease(
+                l,
+                Some(fingerprint.as_str()),
                 None,
-                now,
+                answer.lease_ttl,
                 grace,
-            )?
-        } else {
-            None
+                now,
+            )?),
+            _ => None,
         };
         Ok((answer, lease, settings.abuse))
     })
@@ -513,9 +384,9 @@ pub async fn activate(
             .activation
             .as_ref()
             .filter(|_| success)
-            .map(public_activation),
+            .map(public::activation),
         license: match (&answer.license, &answer.product) {
-            (Some(l), Some(p)) if success => Some(public_license(l, p)),
+            (Some(l), Some(p)) if success => Some(public::license(l, p)),
             _ => None,
         },
         lease,
@@ -560,7 +431,7 @@ pub async fn deactivate(
             ActivationResponse {
                 code: "DEACTIVATED",
                 message: None,
-                activation: Some(public_activation(&a)),
+                activation: Some(public::activation(&a)),
                 license: None,
                 lease: None,
             },

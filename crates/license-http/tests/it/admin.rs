@@ -2,100 +2,31 @@
 //! table (every permission × every role), and that a full key appears only where SPEC §5 allows.
 
 use actix_web::http::StatusCode;
-use actix_web::test::{self, TestRequest};
-use license_http::{Environments, Shared, admin_app};
+use actix_web::test::TestRequest;
 use license_store::admin::Role;
 use license_store::both_backends;
 use license_store::testkit::*;
 use serde_json::{Value, json};
 
-use crate::support::{Reply, block_on};
-
-struct AdminApp {
-    shared: Shared,
-    admin: String,
-}
-
-impl AdminApp {
-    fn new(db: &TestDb) -> Self {
-        let (_, admin) = db
-            .create_token(&admin(), now(), "root", Role::Admin)
-            .unwrap();
-        Self {
-            shared: Shared::admin(
-                Environments::from_stores([db.store.clone()]),
-                "https://licensing.example.com",
-            ),
-            admin,
-        }
-    }
-
-    async fn call(&self, token: Option<&str>, req: TestRequest) -> Reply {
-        let app = test::init_service(admin_app(
-            self.shared.clone(),
-            vec!["https://admin.example.com".into()],
-        ))
-        .await;
-        let req = match token {
-            Some(t) => req.insert_header(("authorization", format!("Bearer {t}"))),
-            None => req,
-        };
-        let res = test::call_service(&app, req.to_request()).await;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = test::read_body(res).await;
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            body,
-            headers,
-        }
-    }
-
-    async fn req(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
-        self.as_token(&self.admin.clone(), method, path, body).await
-    }
-
-    async fn as_token(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
-        let uri = format!("/v1/test{path}");
-        let req = match method {
-            "GET" => TestRequest::get(),
-            "POST" => TestRequest::post(),
-            "PATCH" => TestRequest::patch(),
-            "PUT" => TestRequest::put(),
-            "DELETE" => TestRequest::delete(),
-            other => panic!("method {other}"),
-        }
-        .uri(&uri);
-        let req = match body {
-            Some(b) => req.set_json(b),
-            None => req,
-        };
-        self.call(Some(token), req).await
-    }
-}
-
-fn err(r: &Reply) -> &str {
-    r.body["error"]["code"].as_str().unwrap_or_default()
-}
+use crate::support::{TestApp, block_on};
 
 both_backends! {
     fn the_license_lifecycle_over_the_admin_api(db) {
         block_on(async {
-            let app = AdminApp::new(db);
+            let app = TestApp::new(&[db]).with_token();
             let mut bodies: Vec<String> = Vec::new();
             let p = app.req("POST", "/products", Some(json!({"name": "Acme Pro", "code": "ACME"}))).await;
             assert_eq!(p.status, StatusCode::CREATED, "{:?}", p.body);
             let product_id = p.body["id"].as_str().unwrap().to_owned();
             let weak = app.req("POST", "/generators", Some(json!({"product_id": product_id, "name": "g", "format": {"kind": "pattern", "pattern": "PRO-####-@@@@-****"}}))).await;
-            assert_eq!((weak.status, err(&weak)), (StatusCode::UNPROCESSABLE_ENTITY, "WEAK_KEY_FORMAT"));
+            assert_eq!((weak.status, weak.error_code()), (StatusCode::UNPROCESSABLE_ENTITY, "WEAK_KEY_FORMAT"));
             let g = app.req("POST", "/generators", Some(json!({"product_id": product_id, "name": "g", "format": {"kind": "chunked", "chunks": 4, "chunk_len": 4, "check": true}, "default_activation_limit": 2}))).await;
             assert_eq!(g.status, StatusCode::CREATED, "{:?}", g.body);
             let generator_id = g.body["id"].as_str().unwrap().to_owned();
             let c = app.req("POST", "/customers", Some(json!({"name": "Grace Hopper", "email": "grace@navy.example.org"}))).await;
             let customer_id = c.body["id"].as_str().unwrap().to_owned();
             let dup = app.req("POST", "/customers", Some(json!({"name": "G", "email": "GRACE@navy.example.org"}))).await;
-            assert_eq!((dup.status, err(&dup)), (StatusCode::CONFLICT, "DUPLICATE"));
+            assert_eq!((dup.status, dup.error_code()), (StatusCode::CONFLICT, "DUPLICATE"));
 
             let created = app.req("POST", "/licenses", Some(json!({"product_id": product_id, "generator_id": generator_id}))).await;
             assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
@@ -105,14 +36,14 @@ both_backends! {
             assert_eq!(created.body["product"]["code"], "ACME");
 
             let bad_limit = app.req("PATCH", &format!("/licenses/{id}"), Some(json!({"activation_limit": 0}))).await;
-            assert_eq!((bad_limit.status, err(&bad_limit)), (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD"));
+            assert_eq!((bad_limit.status, bad_limit.error_code()), (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_FIELD"));
             assert_eq!(bad_limit.body["error"]["field"], "activation_limit");
             let far = app.req("PATCH", &format!("/licenses/{id}"), Some(json!({"expires_at": "9999-12-31T23:00:00-05:00"}))).await;
-            assert_eq!((far.status, err(&far)), (StatusCode::BAD_REQUEST, "INVALID_REQUEST"), "{:?}", far.body);
+            assert_eq!((far.status, far.error_code()), (StatusCode::BAD_REQUEST, "INVALID_REQUEST"), "{:?}", far.body);
             let immutable = app.req("PATCH", &format!("/licenses/{id}"), Some(json!({"key": "X"}))).await;
-            assert_eq!((immutable.status, err(&immutable)), (StatusCode::UNPROCESSABLE_ENTITY, "IMMUTABLE_FIELD"));
+            assert_eq!((immutable.status, immutable.error_code()), (StatusCode::UNPROCESSABLE_ENTITY, "IMMUTABLE_FIELD"));
             let wrong = app.req("POST", &format!("/licenses/{id}/suspend"), Some(json!({"reason": "x"}))).await;
-            assert_eq!((wrong.status, err(&wrong)), (StatusCode::CONFLICT, "INVALID_TRANSITION"));
+            assert_eq!((wrong.status, wrong.error_code()), (StatusCode::CONFLICT, "INVALID_TRANSITION"));
             assert_eq!((wrong.body["error"]["from"].as_str(), wrong.body["error"]["action"].as_str()), (Some("available"), Some("suspend")));
 
             let steps = [
@@ -144,26 +75,26 @@ both_backends! {
             let found = app.req("GET", "/licenses?q=navy.example&sort=expires&order=desc", None).await;
             assert_eq!((found.body["total"].as_i64(), found.body["items"][0]["id"].as_str()), (Some(1), Some(id.as_str())));
             let bad_query = app.req("GET", "/licenses?status=sleeping", None).await;
-            assert_eq!(err(&bad_query), "INVALID_REQUEST");
+            assert_eq!(bad_query.error_code(), "INVALID_REQUEST");
             assert!(bad_query.body["error"]["message"].as_str().unwrap().starts_with("status:"));
             bodies.extend([acts.body.to_string(), found.body.to_string()]);
 
             let revealed = app.req("POST", &format!("/licenses/{id}/reveal"), None).await;
             assert_eq!(revealed.body["key"], key.as_str());
             let has_acts = app.req("DELETE", &format!("/licenses/{id}"), None).await;
-            assert_eq!((has_acts.status, err(&has_acts)), (StatusCode::CONFLICT, "LICENSE_HAS_ACTIVATIONS"));
+            assert_eq!((has_acts.status, has_acts.error_code()), (StatusCode::CONFLICT, "LICENSE_HAS_ACTIVATIONS"));
             let d = app.req("POST", &format!("/activations/{activation_id}/deactivate"), None).await;
             assert_eq!((d.status, d.body["status"].as_str()), (StatusCode::OK, Some("deactivated")));
             let reminted = app.req("POST", &format!("/licenses/{id}/remint"), None).await;
             assert_eq!(reminted.status, StatusCode::CREATED, "{:?}", reminted.body);
             assert_ne!(reminted.body["key"], key.as_str());
             let not_editable = app.req("PATCH", &format!("/licenses/{id}"), Some(json!({"activation_limit": 3}))).await;
-            assert_eq!((not_editable.status, err(&not_editable)), (StatusCode::CONFLICT, "LICENSE_NOT_EDITABLE"));
+            assert_eq!((not_editable.status, not_editable.error_code()), (StatusCode::CONFLICT, "LICENSE_NOT_EDITABLE"));
             let gone = app.req("DELETE", &format!("/licenses/{id}?force=true"), None).await;
             assert_eq!(gone.status, StatusCode::NO_CONTENT);
 
             let in_use = app.req("DELETE", &format!("/products/{product_id}"), None).await;
-            assert_eq!((in_use.status, err(&in_use)), (StatusCode::CONFLICT, "IN_USE"));
+            assert_eq!((in_use.status, in_use.error_code()), (StatusCode::CONFLICT, "IN_USE"));
             let audit = app.req("GET", &format!("/audit?target_id={id}&action=license.deleted"), None).await;
             assert_eq!(audit.body["total"], 1);
             assert_eq!(audit.body["items"][0]["actor"], "root");
@@ -210,7 +141,7 @@ impl Who {
 both_backends! {
     fn every_route_times_every_role_is_allowed_or_403(db) {
     block_on(async {
-        let app = AdminApp::new(db);
+        let app = TestApp::new(&[db]).with_token();
         db.ensure_signing_key(now()).unwrap();
         let f = Fixture::new(db);
         let lic = f.assigned(db, 50);
@@ -310,16 +241,16 @@ both_backends! {
                         "{} must be allowed {method} {path}: {:?}", role.as_str(), r.body
                     );
                 } else {
-                    assert_eq!((r.status, err(&r)), (StatusCode::FORBIDDEN, "FORBIDDEN"), "{} {method} {path}", role.as_str());
+                    assert_eq!((r.status, r.error_code()), (StatusCode::FORBIDDEN, "FORBIDDEN"), "{} {method} {path}", role.as_str());
                 }
             }
         }
         let none = app.call(None, TestRequest::get().uri("/v1/test/licenses")).await;
-        assert_eq!((none.status, err(&none)), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
+        assert_eq!((none.status, none.error_code()), (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"));
         let bogus = app.call(Some("ks_not_a_token"), TestRequest::get().uri("/v1/test/licenses")).await;
         assert_eq!(bogus.status, StatusCode::UNAUTHORIZED);
-        let other_env = app.call(Some(&app.admin), TestRequest::get().uri("/v1/production/licenses")).await;
-        assert_eq!(err(&other_env), "ENVIRONMENT_NOT_FOUND");
+        let other_env = app.call(Some(&app.token), TestRequest::get().uri("/v1/production/licenses")).await;
+        assert_eq!(other_env.error_code(), "ENVIRONMENT_NOT_FOUND");
     });
     }
 }

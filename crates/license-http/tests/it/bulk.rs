@@ -2,87 +2,40 @@
 //! all-or-nothing import, stats, preview with a verifiable offline file, and CORS.
 
 use actix_web::http::StatusCode;
-use actix_web::test::{self, TestRequest};
+use actix_web::test::TestRequest;
 use license_core::lease::{self, Expect};
-use license_http::{Environments, Shared, admin_app};
-use license_store::admin::Role;
 use license_store::both_backends;
 use license_store::testkit::*;
 use serde_json::{Value, json};
 
-use crate::support::block_on;
-
-struct Admin {
-    shared: Shared,
-    token: String,
-}
-
-impl Admin {
-    fn new(db: &TestDb) -> Self {
-        db.ensure_signing_key(now()).unwrap();
-        let (_, token) = db
-            .create_token(&admin(), now(), "ops", Role::Admin)
-            .unwrap();
-        Self {
-            shared: Shared::admin(
-                Environments::from_stores([db.store.clone()]),
-                "https://licensing.example.com",
-            ),
-            token,
-        }
-    }
-
-    async fn raw(
-        &self,
-        req: TestRequest,
-    ) -> (StatusCode, actix_web::http::header::HeaderMap, String) {
-        let app = test::init_service(admin_app(
-            self.shared.clone(),
-            vec!["https://admin.example.com".into()],
-        ))
-        .await;
-        let res = test::call_service(
-            &app,
-            req.insert_header(("authorization", format!("Bearer {}", self.token)))
-                .to_request(),
-        )
-        .await;
-        let (status, headers) = (res.status(), res.headers().clone());
-        let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
-        (status, headers, body)
-    }
-
-    async fn json(&self, req: TestRequest) -> (StatusCode, Value) {
-        let (s, _, b) = self.raw(req).await;
-        (s, serde_json::from_str(&b).unwrap_or(Value::Null))
-    }
-}
+use crate::support::{Reply, TestApp, block_on};
 
 both_backends! {
     fn a_mint_job_hands_its_keys_out_once(db) {
         block_on(async {
-            let app = Admin::new(db);
+            let app = TestApp::new(&[db]).with_token();
             let f = Fixture::new(db);
             let path = format!("/v1/test/generators/{}/generate", f.generator.id);
-            let (s, body) = app.json(TestRequest::post().uri(&path).set_json(json!({"count": 1200, "customer_id": f.customer.id}))).await;
+            let Reply { status: s, body, .. } = app.admin(TestRequest::post().uri(&path).set_json(json!({"count": 1200, "customer_id": f.customer.id}))).await;
             assert_eq!(s, StatusCode::ACCEPTED, "{body}");
             let job_id: uuid::Uuid = body["job"]["id"].as_str().unwrap().parse().unwrap();
-            let early = app.json(TestRequest::get().uri(&format!("/v1/test/jobs/{job_id}/keys.csv"))).await;
-            assert_eq!(early.0, StatusCode::UNPROCESSABLE_ENTITY, "keys only once the job is completed");
+            let early = app.admin(TestRequest::get().uri(&format!("/v1/test/jobs/{job_id}/keys.csv"))).await;
+            assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY, "keys only once the job is completed");
             db.run_mint_job(&admin(), job_id, now).unwrap(); // what the worker thread does
-            let (s, job) = app.json(TestRequest::get().uri(&format!("/v1/test/jobs/{job_id}"))).await;
+            let Reply { status: s, body: job, .. } = app.admin(TestRequest::get().uri(&format!("/v1/test/jobs/{job_id}"))).await;
             assert_eq!((s, job["status"].as_str(), job["done"].as_i64()), (StatusCode::OK, Some("completed"), Some(1200)));
-            let (s, headers, csv) = app.raw(TestRequest::get().uri(&format!("/v1/test/jobs/{job_id}/keys.csv"))).await;
+            let r = app.admin(TestRequest::get().uri(&format!("/v1/test/jobs/{job_id}/keys.csv"))).await;
+            let (s, headers, csv) = (r.status, r.headers.clone(), r.text());
             assert_eq!(s, StatusCode::OK);
             assert!(headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/csv"));
             let lines: Vec<&str> = csv.lines().collect();
             assert_eq!((lines[0], lines.len()), ("seq,license_id,key", 1201));
             let key = lines[1].rsplit(',').next().unwrap();
             assert!(license_core::keys::check_chunk_is_valid(key));
-            let again = app.json(TestRequest::get().uri(&format!("/v1/test/jobs/{job_id}/keys.csv"))).await;
-            assert_eq!((again.0, again.1["error"]["code"].as_str()), (StatusCode::GONE, Some("GONE")));
-            let too_many = app.json(TestRequest::post().uri(&path).set_json(json!({"count": 100_001}))).await;
-            assert_eq!(too_many.1["error"]["field"], "count");
+            let again = app.admin(TestRequest::get().uri(&format!("/v1/test/jobs/{job_id}/keys.csv"))).await;
+            assert_eq!((again.status, again.body["error"]["code"].as_str()), (StatusCode::GONE, Some("GONE")));
+            let too_many = app.admin(TestRequest::post().uri(&path).set_json(json!({"count": 100_001}))).await;
+            assert_eq!(too_many.body["error"]["field"], "count");
         });
     }
 }
@@ -90,20 +43,23 @@ both_backends! {
 both_backends! {
     fn exports_stream_every_match_with_masked_keys(db) {
         block_on(async {
-            let app = Admin::new(db);
+            let app = TestApp::new(&[db]).with_token();
             let f = Fixture::new(db);
             let mut keys = Vec::new();
             for i in 0..1_203 {
                 let c = if i % 3 == 0 { f.assigned(db, 1) } else { f.available(db) };
                 keys.push(key_of(&c).to_owned());
             }
-            let (s, _, csv) = app.raw(TestRequest::get().uri("/v1/test/licenses/export.csv")).await;
+            let r = app.admin(TestRequest::get().uri("/v1/test/licenses/export.csv")).await;
+            let (s, _, csv) = (r.status, r.headers.clone(), r.text());
             assert_eq!(s, StatusCode::OK);
             assert_eq!(csv.lines().count(), 1 + 1_203, "header + every license, across pages of 500");
             assert!(csv.starts_with("id,key_display,status,"));
-            let (_, _, assigned) = app.raw(TestRequest::get().uri("/v1/test/licenses/export.csv?status=assigned")).await;
+            let r = app.admin(TestRequest::get().uri("/v1/test/licenses/export.csv?status=assigned")).await;
+            let (_, _, assigned) = (r.status, r.headers.clone(), r.text());
             assert_eq!(assigned.lines().count(), 1 + 401);
-            let (s, _, json_text) = app.raw(TestRequest::get().uri("/v1/test/licenses/export.json?sort=key")).await;
+            let r = app.admin(TestRequest::get().uri("/v1/test/licenses/export.json?sort=key")).await;
+            let (s, _, json_text) = (r.status, r.headers.clone(), r.text());
             assert_eq!(s, StatusCode::OK);
             let items: Vec<Value> = serde_json::from_str(&json_text).unwrap();
             assert_eq!(items.len(), 1_203);
@@ -112,7 +68,8 @@ both_backends! {
             for k in &keys {
                 assert!(!csv.contains(k.as_str()) && !json_text.contains(k.as_str()), "exports hold masked keys only");
             }
-            let (_, _, empty) = app.raw(TestRequest::get().uri("/v1/test/licenses/export.json?q=nothing-matches")).await;
+            let r = app.admin(TestRequest::get().uri("/v1/test/licenses/export.json?q=nothing-matches")).await;
+            let (_, _, empty) = (r.status, r.headers.clone(), r.text());
             assert_eq!(serde_json::from_str::<Vec<Value>>(&empty).unwrap().len(), 0);
         });
     }
@@ -121,7 +78,7 @@ both_backends! {
 both_backends! {
     fn import_is_all_or_nothing_with_a_dry_run(db) {
         block_on(async {
-            let app = Admin::new(db);
+            let app = TestApp::new(&[db]).with_token();
             let f = Fixture::new(db);
             let a = f.available(db);
             let b = f.available(db);
@@ -130,20 +87,20 @@ both_backends! {
                 key_of(&a).to_lowercase(), key_of(&b), f.customer.email
             );
             let post = |body: String, q: &str| TestRequest::post().uri(&format!("/v1/test/licenses/import{q}")).insert_header(("content-type", "text/csv")).set_payload(body);
-            let (s, dry) = app.json(post(csv.clone(), "?dry_run=true")).await;
+            let Reply { status: s, body: dry, .. } = app.admin(post(csv.clone(), "?dry_run=true")).await;
             assert_eq!((s, dry["applied"].as_bool(), dry["assigned"].as_i64(), dry["customers_created"].as_i64()), (StatusCode::OK, Some(false), Some(2), Some(1)), "{dry}");
             assert_eq!(db.license(a.license.license.id).unwrap().license.status.as_str(), "available", "a dry run changes nothing");
             let bad = format!("{csv}NOPE-0000,x@example.com,X\n");
-            let (s, report) = app.json(post(bad, "")).await;
+            let Reply { status: s, body: report, .. } = app.admin(post(bad, "")).await;
             assert_eq!((s, report["errors"].as_i64(), report["applied"].as_bool()), (StatusCode::UNPROCESSABLE_ENTITY, Some(1), Some(false)));
             assert_eq!(report["results"][2]["error"], "no such license");
             assert_eq!(db.license(a.license.license.id).unwrap().license.status.as_str(), "available", "all or nothing");
-            let (s, done) = app.json(post(csv, "")).await;
+            let Reply { status: s, body: done, .. } = app.admin(post(csv, "")).await;
             assert_eq!((s, done["applied"].as_bool()), (StatusCode::OK, Some(true)));
             let la = db.license(a.license.license.id).unwrap();
             assert_eq!((la.license.status.as_str(), la.customer.unwrap().email.as_str()), ("assigned", "new.person@example.com"));
-            let wrong_type = app.json(TestRequest::post().uri("/v1/test/licenses/import").set_json(json!({"rows": []}))).await;
-            assert_eq!(wrong_type.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            let wrong_type = app.admin(TestRequest::post().uri("/v1/test/licenses/import").set_json(json!({"rows": []}))).await;
+            assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         });
     }
 }
@@ -151,18 +108,18 @@ both_backends! {
 both_backends! {
     fn stats_and_preview(db) {
         block_on(async {
-            let app = Admin::new(db);
+            let app = TestApp::new(&[db]).with_token();
             let f = Fixture::new(db);
             let lic = f.assigned(db, 3);
             f.available(db);
-            let (s, stats) = app.json(TestRequest::get().uri("/v1/test/stats")).await;
+            let Reply { status: s, body: stats, .. } = app.admin(TestRequest::get().uri("/v1/test/stats")).await;
             assert_eq!((s, stats["total"].as_i64()), (StatusCode::OK, Some(2)));
             assert_eq!(stats["by_status"][0], json!({"status": "available", "count": 1}));
             assert_eq!(stats["by_status"][1], json!({"status": "assigned", "count": 1}));
             assert_eq!(stats["by_product"][0]["count"], 2);
             assert_eq!(stats["activation_limit_average"].as_f64(), Some(4.0));
 
-            let (s, p) = app.json(TestRequest::get().uri(&format!("/v1/test/licenses/{}/preview", lic.license.license.id))).await;
+            let Reply { status: s, body: p, .. } = app.admin(TestRequest::get().uri(&format!("/v1/test/licenses/{}/preview", lic.license.license.id))).await;
             assert_eq!(s, StatusCode::OK, "{p}");
             assert_eq!(p["offline_file"]["format"], "keysmith.license-file.v1");
             let keys = vec![db.active_signing_key().unwrap().public_key()];
@@ -171,7 +128,7 @@ both_backends! {
             assert!(claims.exp - claims.iat <= 86_400, "offline files last offline_file_ttl_seconds");
             let revoked = f.assigned(db, 1);
             db.act(&admin(), now(), revoked.license.license.id, license_store::licenses::LicenseAction::Revoke).unwrap();
-            let (_, rp) = app.json(TestRequest::get().uri(&format!("/v1/test/licenses/{}/preview", revoked.license.license.id))).await;
+            let Reply { body: rp, .. } = app.admin(TestRequest::get().uri(&format!("/v1/test/licenses/{}/preview", revoked.license.license.id))).await;
             assert_eq!((rp["offline_file"].clone(), rp["offline_file_refused"].as_str()), (Value::Null, Some("REVOKED")), "no offline file for a revoked license");
             let display = lic.key.display();
             for lang in ["curl", "php", "javascript", "python"] {
@@ -187,7 +144,7 @@ both_backends! {
 fn cors_lets_the_configured_origin_in_only() {
     let db = TestDb::sqlite();
     block_on(async {
-        let app = Admin::new(&db);
+        let app = TestApp::new(&[&db]).with_token();
         let preflight = |origin: &str| {
             TestRequest::default()
                 .method(actix_web::http::Method::OPTIONS)
@@ -196,13 +153,13 @@ fn cors_lets_the_configured_origin_in_only() {
                 .insert_header(("access-control-request-method", "GET"))
                 .insert_header(("access-control-request-headers", "authorization"))
         };
-        let (s, h, _) = app.raw(preflight("https://admin.example.com")).await;
-        assert_eq!(s, StatusCode::OK);
+        let r = app.admin(preflight("https://admin.example.com")).await;
+        assert_eq!(r.status, StatusCode::OK);
         assert_eq!(
-            h.get("access-control-allow-origin").unwrap(),
+            r.headers.get("access-control-allow-origin").unwrap(),
             "https://admin.example.com"
         );
-        let (_, h, _) = app.raw(preflight("https://evil.example.net")).await;
-        assert!(h.get("access-control-allow-origin").is_none());
+        let r = app.admin(preflight("https://evil.example.net")).await;
+        assert!(r.headers.get("access-control-allow-origin").is_none());
     });
 }

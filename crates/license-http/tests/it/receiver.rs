@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use license_http::env::Environment;
+use license_http::environments::Environment;
 use license_store::Store;
 use license_store::mint::Batch;
 use license_store::testkit::{Fixture, admin, now};
@@ -32,7 +32,7 @@ fn verify(secret: &str, header: &str, body: &str) -> bool {
         return false;
     };
     let t: i64 = t.trim_start_matches("t=").parse().unwrap_or(0);
-    license_http::webhooks::signature(secret, t, body) == format!("t={t},v1={v1}")
+    license_http::workers::webhook_delivery::signature(secret, t, body) == format!("t={t},v1={v1}")
 }
 
 async fn hook(req: HttpRequest, body: String, seen: web::Data<Arc<Mutex<Seen>>>) -> HttpResponse {
@@ -130,13 +130,13 @@ pub fn deliver_with_outage(store: &Store, events: usize) -> OutageRun {
         store.mint_batch(&admin(), now(), &batch).unwrap();
     }
     let env = Environment::new(store.env(), store.clone());
-    let agent = license_http::webhooks::client();
+    let agent = license_http::workers::webhook_delivery::client();
     let offset = std::cell::Cell::new(Duration::ZERO);
     let clock = || OffsetDateTime::now_utc() + offset.get();
     let started = std::time::Instant::now();
     let (mut passes, mut attempts) = (0, 0);
     loop {
-        let n = license_http::webhooks::pass(&env, &agent, clock);
+        let n = license_http::workers::webhook_delivery::pass(&env, &agent, clock);
         attempts += n;
         passes += 1;
         if passes == 3 {

@@ -1,11 +1,22 @@
-//! `TestApp`: a validation app over test databases, and request helpers.
+//! `TestApp`, the one harness of every HTTP test (crates.io's shape): both services in-process
+//! over test databases (each an environment, SQLite or PostgreSQL), rate limits off unless asked,
+//! and an admin token on request:
+//!
+//! ```ignore
+//! let app = TestApp::new(&[db]).with_token();
+//! let r = app.req("POST", "/products", Some(json!({"name": "Acme", "code": "ACME"}))).await;
+//! let v = app.post("/v1/test/validate", json!({"key": key})).await;
+//! ```
 
 use actix_web::http::StatusCode;
-use actix_web::test;
+use actix_web::http::header::HeaderMap;
+use actix_web::test::{self, TestRequest};
 use license_core::PublicKey;
 use license_http::config::RateLimits;
-use license_http::{Environments, Shared, validation_app};
-use license_store::testkit::{TestDb, now};
+use license_http::{Environments, Shared, admin_app, validation_app};
+use license_store::Store;
+use license_store::admin::Role;
+use license_store::testkit::{TestDb, admin, now};
 use serde_json::Value;
 
 /// Runs an async test body on an actix system.
@@ -13,68 +24,93 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     actix_web::rt::System::new().block_on(f)
 }
 
+/// The admin service's public validation URL in tests (it shows in code samples).
+pub const PUBLIC_VALIDATION_URL: &str = "https://licensing.example.com";
+/// The one origin the admin service's CORS lets in, in tests.
+pub const CONSOLE_ORIGIN: &str = "https://admin.example.com";
+
+/// Both services over the same environments.
 pub struct TestApp {
-    pub shared: Shared,
+    validation: Shared,
+    admin: Shared,
+    /// The first environment's store (where `with_token` puts its token).
+    store: Store,
+    /// The admin token `root` (role admin) of the first environment, after [`TestApp::with_token`].
+    pub token: String,
 }
 
 /// A response, read.
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
+    /// The JSON body; a body that is not JSON is a string, an empty one null.
     pub body: Value,
-    pub headers: actix_web::http::header::HeaderMap,
+    pub headers: HeaderMap,
+}
+
+fn no_limits() -> RateLimits {
+    RateLimits {
+        per_key: None,
+        per_ip: None,
+        unknown_per_ip: None,
+    }
 }
 
 impl TestApp {
-    /// An app serving the given databases (each an environment), with limits off.
+    /// Both services over `dbs` (each an environment, with a signing key), limits off.
     pub fn new(dbs: &[&TestDb]) -> Self {
-        Self::with_rates(
-            dbs,
-            RateLimits {
-                per_key: None,
-                per_ip: None,
-                unknown_per_ip: None,
-            },
-        )
+        Self::with_rates(dbs, no_limits())
     }
 
+    /// Both services over `dbs`, with these validation rate limits.
     pub fn with_rates(dbs: &[&TestDb], rates: RateLimits) -> Self {
         for db in dbs {
             db.ensure_signing_key(now()).unwrap();
         }
         let envs = Environments::from_stores(dbs.iter().map(|d| d.store.clone()));
         Self {
-            shared: Shared::validation(envs, rates),
+            validation: Shared::validation(envs.clone(), rates),
+            admin: Shared::admin(envs, PUBLIC_VALIDATION_URL),
+            store: dbs[0].store.clone(),
+            token: String::new(),
         }
     }
 
-    pub async fn send(&self, req: test::TestRequest) -> Reply {
-        let app = test::init_service(validation_app(self.shared.clone())).await;
+    /// Creates the admin token `root` (role admin) in the first environment.
+    pub fn with_token(mut self) -> Self {
+        self.token = self.create_token("root", Role::Admin);
+        self
+    }
+
+    /// Creates a token in the first environment and returns its secret.
+    pub fn create_token(&self, name: &str, role: Role) -> String {
+        self.store
+            .create_token(&admin(), now(), name, role)
+            .unwrap()
+            .1
+    }
+
+    // ---- the validation service ------------------------------------------------------------
+
+    /// Sends `req` to the validation service from a fixed client address.
+    pub async fn send(&self, req: TestRequest) -> Reply {
+        let app = test::init_service(validation_app(self.validation.clone())).await;
         let res = test::call_service(
             &app,
             req.peer_addr("203.0.113.7:5000".parse().unwrap())
                 .to_request(),
         )
         .await;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = test::read_body(res).await;
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Reply {
-            status,
-            body,
-            headers,
-        }
+        read(res).await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
-        self.send(test::TestRequest::post().uri(path).set_json(body))
+        self.send(TestRequest::post().uri(path).set_json(body))
             .await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.send(test::TestRequest::get().uri(path)).await
+        self.send(TestRequest::get().uri(path)).await
     }
 
     /// The published keys of `env`, as a verifier would read them.
@@ -93,5 +129,86 @@ impl TestApp {
                 PublicKey::from_b64(k["kid"].as_str().unwrap(), k["x"].as_str().unwrap()).unwrap()
             })
             .collect()
+    }
+
+    // ---- the admin service -----------------------------------------------------------------
+
+    /// Sends `req` to the admin service with `token` (or none) as bearer.
+    pub async fn call(&self, token: Option<&str>, req: TestRequest) -> Reply {
+        let app =
+            test::init_service(admin_app(self.admin.clone(), vec![CONSOLE_ORIGIN.into()])).await;
+        let req = match token {
+            Some(t) => req.insert_header(("authorization", format!("Bearer {t}"))),
+            None => req,
+        };
+        read(test::call_service(&app, req.to_request()).await).await
+    }
+
+    /// Sends `req` to the admin service as `root`.
+    pub async fn admin(&self, req: TestRequest) -> Reply {
+        self.call(Some(&self.token), req).await
+    }
+
+    /// `method path` under `/v1/test` as `root`, with an optional JSON body.
+    pub async fn req(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        self.as_token(&self.token, method, path, body).await
+    }
+
+    /// `method path` under `/v1/test` with `token`, with an optional JSON body.
+    pub async fn as_token(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let uri = format!("/v1/test{path}");
+        let req = match method {
+            "GET" => TestRequest::get(),
+            "POST" => TestRequest::post(),
+            "PATCH" => TestRequest::patch(),
+            "PUT" => TestRequest::put(),
+            "DELETE" => TestRequest::delete(),
+            other => panic!("method {other}"),
+        }
+        .uri(&uri);
+        let req = match body {
+            Some(b) => req.set_json(b),
+            None => req,
+        };
+        self.call(Some(token), req).await
+    }
+}
+
+impl Reply {
+    /// The error code of an error body (`""` for any other body).
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    /// The body as text (a JSON body re-serialised).
+    pub fn text(&self) -> String {
+        match &self.body {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            v => v.to_string(),
+        }
+    }
+}
+
+async fn read(res: actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>) -> Reply {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = test::read_body(res).await;
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Reply {
+        status,
+        body,
+        headers,
     }
 }

@@ -178,10 +178,6 @@ both_backends! {
     }
 }
 
-fn error_code(r: &Reply) -> &str {
-    r.body["error"]["code"].as_str().unwrap_or_default()
-}
-
 #[test]
 fn bad_input_gets_a_4xx_naming_the_problem() {
     let db = TestDb::sqlite();
@@ -304,7 +300,7 @@ fn bad_input_gets_a_4xx_naming_the_problem() {
         for (req, status, expected, mention) in cases {
             let r = app.send(req).await;
             assert_eq!(
-                (r.status, error_code(&r)),
+                (r.status, r.error_code()),
                 (status, expected),
                 "{:?}",
                 r.body
@@ -344,7 +340,7 @@ fn rate_limits_answer_429_with_retry_after() {
         }
         let r = app.post(V, json!({"key": key_of(&lic)})).await;
         assert_eq!(
-            (r.status, error_code(&r)),
+            (r.status, r.error_code()),
             (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED")
         );
         assert!(
@@ -364,7 +360,7 @@ fn rate_limits_answer_429_with_retry_after() {
         }
         let r = app.post(V, json!({"key": "GUESS-3"})).await;
         assert_eq!(
-            (r.status, error_code(&r)),
+            (r.status, r.error_code()),
             (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             "unknown keys are limited harder"
         );

@@ -2,7 +2,7 @@
 //! fails the first attempts on purpose: every event arrives exactly once per event id, across a
 //! restart of the worker between attempts. Time is injected, not slept for.
 
-use license_http::env::Environment;
+use license_http::environments::Environment;
 use license_store::activation::NewActivation;
 use license_store::both_backends;
 use license_store::testkit::*;
@@ -28,14 +28,14 @@ both_backends! {
         let total_events = db.events(&Default::default(), license_store::Page::new(500, 0).unwrap()).unwrap().1 as usize;
         assert!(total_events >= 20);
 
-        let agent = license_http::webhooks::client();
+        let agent = license_http::workers::webhook_delivery::client();
         let mut t = OffsetDateTime::now_utc();
         let mut env = Environment::new("test", db.store.clone());
         for round in 0..8 {
             if round == 2 {
                 env = Environment::new("test", db.reopen()); // the worker restarts between attempts
             }
-            license_http::webhooks::pass(&env, &agent, || t);
+            license_http::workers::webhook_delivery::pass(&env, &agent, || t);
             t += Duration::minutes(5);
         }
         let s = seen.lock().unwrap();
@@ -60,11 +60,11 @@ both_backends! {
             s.down = true;
         }
         Fixture::new(db).available(db);
-        let agent = license_http::webhooks::client();
+        let agent = license_http::workers::webhook_delivery::client();
         let env = Environment::new("test", db.store.clone());
         let start = OffsetDateTime::now_utc();
         for hours in [0, 1, 3, 8, 20, 25] {
-            license_http::webhooks::pass(&env, &agent, || start + Duration::hours(hours));
+            license_http::workers::webhook_delivery::pass(&env, &agent, || start + Duration::hours(hours));
         }
         let (d, _) = db.webhook_deliveries(hook.id, license_store::Page::default()).unwrap();
         assert_eq!((d.len(), d[0].status.as_str()), (1, "failed"));
@@ -72,7 +72,7 @@ both_backends! {
         let retried = db.retry_delivery(&admin(), now(), d[0].id).unwrap();
         assert_eq!(retried.status, "pending");
         seen.lock().unwrap().down = false;
-        license_http::webhooks::pass(&env, &agent, OffsetDateTime::now_utc);
+        license_http::workers::webhook_delivery::pass(&env, &agent, OffsetDateTime::now_utc);
         let (d, _) = db.webhook_deliveries(hook.id, license_store::Page::default()).unwrap();
         assert_eq!(d[0].status, "delivered");
         assert_eq!(seen.lock().unwrap().delivered.len(), 1);

@@ -16,12 +16,12 @@ both_backends! {
         set_expiry(db, soon, OffsetDateTime::now_utc() + Duration::days(3));
         let envs = Environments::from_stores([db.store.clone()]);
         let mut purges = HashMap::new();
-        license_http::worker::pass(&envs, OffsetDateTime::now_utc(), &mut purges);
+        license_http::workers::lifecycle::pass(&envs, OffsetDateTime::now_utc(), &mut purges);
         assert_eq!(db.license(due).unwrap().license.status.as_str(), "expired");
         let filter = license_store::audit::EventFilter { event_type: Some("license.expiring_soon".into()), license_id: Some(soon.to_string()) };
         assert_eq!(db.events(&filter, license_store::Page::default()).unwrap().1, 1);
         assert!(purges.contains_key("test"), "the daily purge ran");
-        license_http::worker::pass(&envs, OffsetDateTime::now_utc(), &mut purges);
+        license_http::workers::lifecycle::pass(&envs, OffsetDateTime::now_utc(), &mut purges);
         assert_eq!(db.events(&filter, license_store::Page::default()).unwrap().1, 1, "a second pass changes nothing");
     }
 }

@@ -1,14 +1,14 @@
 //! The lifecycle worker of SPEC §9: every 30 s, in every environment, the expiry sweeper and the
 //! expiring-soon reminders; once a day, audit retention; every second, webhook delivery. The
 //! steps are in `license_store::{sweep, webhooks}`, idempotent and safe with several instances.
-//! Off with `KEYSMITH_WORKER=off`. Abuse detection is not built yet.
+//! Off with `KEYSMITH_WORKER=off`. (Abuse detection runs in the validation service: `abuse`.)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::env::Environments;
+use crate::environments::Environments;
 
 /// Time between two passes.
 pub const TICK: Duration = Duration::from_secs(30);
@@ -67,11 +67,11 @@ pub fn spawn(envs: Environments) {
         }
     });
     std::thread::spawn(move || {
-        let agent = crate::webhooks::client();
+        let agent = super::webhook_delivery::client();
         loop {
             let mut busy = false;
             for env in envs.iter() {
-                busy |= crate::webhooks::pass(env, &agent, OffsetDateTime::now_utc) > 0;
+                busy |= super::webhook_delivery::pass(env, &agent, OffsetDateTime::now_utc) > 0;
             }
             if !busy {
                 std::thread::sleep(Duration::from_secs(1));

@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use license_core::lease::{self, Claims};
 use license_core::{MasterKey, SigningKey};
 use license_store::admin::{PublishedKey, Settings};
+use license_store::model::License;
 use license_store::{Store, StoreError, StoreResult};
 use time::OffsetDateTime;
 
@@ -96,6 +98,39 @@ impl Environment {
     /// Every published key (cached).
     pub fn published_keys(&self) -> StoreResult<Arc<Vec<PublishedKey>>> {
         cached(&self.keys, || self.store.published_keys().map(Arc::new))
+    }
+
+    /// Signs a lease (SPEC §6) for license `l` with the environment's active key: bound to `fp`
+    /// when given, echoing `nonce`, trusted until `now + ttl` but never past the license's expiry
+    /// plus `grace`.
+    pub fn issue_lease(
+        &self,
+        l: &License,
+        fp: Option<&str>,
+        nonce: Option<String>,
+        ttl: time::Duration,
+        grace: time::Duration,
+        now: OffsetDateTime,
+    ) -> StoreResult<String> {
+        let signer = self.signer()?;
+        let exp = lease::lease_expiry(now, ttl, l.expires_at, grace);
+        let claims = Claims {
+            kid: signer.kid().to_owned(),
+            env: self.name.clone(),
+            lid: l.id,
+            pid: l.product_id,
+            fp: fp.map(str::to_owned),
+            st: l.status,
+            ent: l.feature_flags.clone(),
+            iat: now.unix_timestamp(),
+            exp: exp.unix_timestamp(),
+            lexp: l.expires_at.map(OffsetDateTime::unix_timestamp),
+            nonce,
+        };
+        // The signer is this environment's active key, so the kid always matches.
+        signer
+            .sign(&claims)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     /// Forgets cached values (after a settings change in this process).

@@ -8,7 +8,7 @@ use license_store::webhooks::{Attempt, Outgoing};
 use ring::hmac;
 use time::OffsetDateTime;
 
-use crate::env::Environment;
+use crate::environments::Environment;
 
 /// Deliveries claimed per environment and pass.
 pub const CLAIM: i64 = 200;
@@ -30,20 +30,27 @@ pub fn signature(secret: &str, t: i64, body: &str) -> String {
     format!("t={t},v1={hex}")
 }
 
+/// The JSON body of a delivery: `{"id","type","created_at","environment","data"}`.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    id: uuid::Uuid,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    environment: &'a str,
+    data: &'a license_store::model::JsonObject,
+}
+
 fn body(env: &str, o: &Outgoing) -> String {
-    let created = o
-        .event
-        .created_at
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    serde_json::json!({
-        "id": o.event.id,
-        "type": o.event.event_type,
-        "created_at": created,
-        "environment": env,
-        "data": o.event.data,
-    })
-    .to_string()
+    let body = Body {
+        id: o.event.id,
+        event_type: &o.event.event_type,
+        created_at: o.event.created_at,
+        environment: env,
+        data: &o.event.data,
+    };
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 /// Posts one delivery and says how it went.

@@ -1,0 +1,64 @@
+//! Activations: a license's activation history and deactivating one instance (frees a slot).
+
+use actix_web::web::{self, Json};
+use license_store::model::Activation;
+use uuid::Uuid;
+
+use super::run;
+use crate::auth::{Caller, Permission as P};
+use crate::error::ApiError;
+use crate::respond::List;
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/licenses/{id}/activations",
+    summary = "A license's activations, newest first",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn license_activations(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<List<Activation>, ApiError> {
+    caller.require(P::Read)?;
+    let id = path.1;
+    Ok(List::all(
+        run(&caller, move |s, _, _| s.license_activations(id)).await?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/activations/{id}/deactivate",
+    summary = "Deactivate one activation",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn deactivate_activation(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<Json<Activation>, ApiError> {
+    caller.require(P::DeactivateActivation)?;
+    let id = path.1;
+    Ok(Json(
+        run(&caller, move |s, a, now| {
+            s.deactivate_activation(a, now, id)
+        })
+        .await?,
+    ))
+}
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/licenses/{id}/activations",
+        web::get().to(license_activations),
+    )
+    .route(
+        "/activations/{id}/deactivate",
+        web::post().to(deactivate_activation),
+    );
+}

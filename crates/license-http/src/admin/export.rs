@@ -1,0 +1,169 @@
+//! Streamed exports of the license list (`/licenses/export.csv`, `/licenses/export.json`) with
+//! the list's filters: read in keyset pages, so memory stays flat whatever the number of rows.
+//! Keys are masked.
+
+use actix_web::HttpResponse;
+use actix_web::web::{self, Bytes};
+use futures_util::stream;
+use license_store::model::LicenseView;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::csv::field as csv_field;
+use super::query::LicenseQuery;
+use crate::auth::{Caller, Permission as P};
+use crate::error::ApiError;
+
+/// Licenses read per page while exporting: memory stays flat whatever the number of rows.
+pub const EXPORT_PAGE: i64 = 500;
+
+const CSV_HEADER: &str = "id,key_display,status,product_code,product_name,customer_name,customer_email,activation_limit,activations_active,expires_at,created_at\n";
+
+fn rfc3339(t: Option<OffsetDateTime>) -> String {
+    t.and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    })
+    .unwrap_or_default()
+}
+
+fn csv_row(v: &LicenseView) -> String {
+    let l = &v.license;
+    let (cname, cemail) = v
+        .customer
+        .as_ref()
+        .map_or((String::new(), String::new()), |c| {
+            (c.name.clone(), c.email.clone())
+        });
+    [
+        l.id.to_string(),
+        l.key_display.clone(),
+        l.status.as_str().to_owned(),
+        v.product.code.clone(),
+        v.product.name.clone(),
+        cname,
+        cemail,
+        l.activation_limit.to_string(),
+        l.activations_active.to_string(),
+        rfc3339(l.expires_at),
+        rfc3339(Some(l.created_at)),
+    ]
+    .iter()
+    .map(|f| csv_field(f))
+    .collect::<Vec<_>>()
+    .join(",")
+        + "\n"
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Json,
+}
+
+/// Streams every license matching the list filters, page by page (keyset paging by id), with
+/// masked keys only.
+fn export(caller: &Caller, q: &LicenseQuery, format: Format) -> Result<HttpResponse, ApiError> {
+    caller.require(P::ExportImport)?;
+    let (filter, _) = q.filter()?;
+    let env = caller.env.clone();
+    struct State {
+        after: Option<Uuid>,
+        first: bool,
+        done: bool,
+    }
+    let start = State {
+        after: None,
+        first: true,
+        done: false,
+    };
+    let body = stream::unfold(start, move |mut st| {
+        let (env, filter) = (env.clone(), filter.clone());
+        async move {
+            if st.done {
+                return None;
+            }
+            let after = st.after;
+            let page =
+                web::block(move || env.store().licenses_after(&filter, after, EXPORT_PAGE)).await;
+            let page = match page {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => return Some((Err(ApiError::from(e)), State { done: true, ..st })),
+                Err(e) => return Some((Err(ApiError::from(e)), State { done: true, ..st })),
+            };
+            let mut chunk = String::new();
+            if st.first {
+                chunk.push_str(match format {
+                    Format::Csv => CSV_HEADER,
+                    Format::Json => "[",
+                });
+            }
+            for (i, v) in page.iter().enumerate() {
+                match format {
+                    Format::Csv => chunk.push_str(&csv_row(v)),
+                    Format::Json => {
+                        if !(st.first && i == 0) {
+                            chunk.push(',');
+                        }
+                        chunk.push_str(&serde_json::to_string(v).unwrap_or_default());
+                    }
+                }
+            }
+            st.done = (page.len() as i64) < EXPORT_PAGE;
+            if st.done && format == Format::Json {
+                chunk.push_str("]\n");
+            }
+            st.first = st.first && page.is_empty();
+            st.after = page.last().map(|v| v.license.id).or(st.after);
+            Some((Ok::<_, ApiError>(Bytes::from(chunk)), st))
+        }
+    });
+    let (content_type, name) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "licenses.csv"),
+        Format::Json => ("application/json", "licenses.json"),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .streaming(body))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/licenses/export.csv",
+    summary = "Every license matching the list filters, as CSV (masked keys), streamed",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 400, description = "INVALID_REQUEST"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn export_csv(
+    caller: Caller,
+    q: web::Query<LicenseQuery>,
+) -> Result<HttpResponse, ApiError> {
+    export(&caller, &q, Format::Csv)
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/licenses/export.json",
+    summary = "Every license matching the list filters, as a JSON array (masked keys), streamed",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 400, description = "INVALID_REQUEST"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn export_json(
+    caller: Caller,
+    q: web::Query<LicenseQuery>,
+) -> Result<HttpResponse, ApiError> {
+    export(&caller, &q, Format::Json)
+}
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/licenses/export.csv", web::get().to(export_csv))
+        .route("/licenses/export.json", web::get().to(export_json));
+}

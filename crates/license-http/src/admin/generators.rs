@@ -1,0 +1,194 @@
+//! Generators (`/generators`): templates that mint one product's keys (format, default limit,
+//! validity, expiry basis, flags, lease TTL). Bulk minting from a generator is in `jobs`.
+
+use actix_web::web::{self, Json};
+use license_core::KeyFormat;
+use license_store::StoreError;
+use license_store::catalog::{GeneratorPatch, NewGenerator};
+use license_store::model::{ExpiryBasis, Generator, JsonObject};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::query::{page, present};
+use super::run;
+use crate::auth::{Caller, Permission as P};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::respond::{Created, List, NoContent};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GeneratorBody {
+    product_id: Uuid,
+    name: String,
+    #[schema(value_type = Object)]
+    format: KeyFormat,
+    default_activation_limit: Option<i64>,
+    default_validity_days: Option<i64>,
+    #[schema(value_type = Option<String>)]
+    expiry_basis: Option<ExpiryBasis>,
+    #[schema(value_type = Option<Object>)]
+    default_feature_flags: Option<JsonObject>,
+    lease_ttl_seconds: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GeneratorPatchBody {
+    name: Option<String>,
+    default_activation_limit: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    default_validity_days: Option<Option<i64>>,
+    #[schema(value_type = Option<String>)]
+    expiry_basis: Option<ExpiryBasis>,
+    #[schema(value_type = Option<Object>)]
+    default_feature_flags: Option<JsonObject>,
+    lease_ttl_seconds: Option<i64>,
+    #[schema(value_type = Option<Object>)]
+    product_id: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    format: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GeneratorQuery {
+    product: Option<Uuid>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/generators",
+    summary = "List generators",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn generators(
+    caller: Caller,
+    q: web::Query<GeneratorQuery>,
+) -> Result<List<Generator>, ApiError> {
+    caller.require(P::Read)?;
+    let (page, product) = (page(q.limit, q.offset)?, q.product);
+    Ok(List::new(
+        run(&caller, move |s, _, _| s.generators(product, page)).await?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/generators",
+    summary = "Create a generator",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = GeneratorBody,
+    responses((status = 201, description = "Created"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create_generator(
+    caller: Caller,
+    body: ApiJson<GeneratorBody>,
+) -> Result<Created<Generator>, ApiError> {
+    caller.require(P::ManageCatalog)?;
+    let b = body.0;
+    let new = NewGenerator {
+        product_id: b.product_id,
+        name: b.name,
+        format: b.format,
+        default_activation_limit: b.default_activation_limit,
+        default_validity_days: b.default_validity_days,
+        expiry_basis: b.expiry_basis,
+        default_feature_flags: b.default_feature_flags,
+        lease_ttl_seconds: b.lease_ttl_seconds,
+    };
+    let g = run(&caller, move |s, a, now| s.create_generator(a, now, new)).await?;
+    Ok(Created(g))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/generators/{id}",
+    summary = "Get a generator",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn generator(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<Json<Generator>, ApiError> {
+    caller.require(P::Read)?;
+    let id = path.1;
+    Ok(Json(run(&caller, move |s, _, _| s.generator(id)).await?))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/v1/{env}/generators/{id}",
+    summary = "Edit a generator's defaults",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    request_body = GeneratorPatchBody,
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn update_generator(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+    body: ApiJson<GeneratorPatchBody>,
+) -> Result<Json<Generator>, ApiError> {
+    caller.require(P::ManageCatalog)?;
+    let b = body.0;
+    for (field, v) in [("product_id", &b.product_id), ("format", &b.format)] {
+        if v.is_some() {
+            return Err(StoreError::Immutable { field }.into());
+        }
+    }
+    let patch = GeneratorPatch {
+        name: b.name,
+        default_activation_limit: b.default_activation_limit,
+        default_validity_days: b.default_validity_days,
+        expiry_basis: b.expiry_basis,
+        default_feature_flags: b.default_feature_flags,
+        lease_ttl_seconds: b.lease_ttl_seconds,
+    };
+    let id = path.1;
+    Ok(Json(
+        run(&caller, move |s, a, now| {
+            s.update_generator(a, now, id, patch)
+        })
+        .await?,
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/{env}/generators/{id}",
+    summary = "Delete a generator no license was minted from",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete_generator(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<NoContent, ApiError> {
+    caller.require(P::ManageCatalog)?;
+    let id = path.1;
+    run(&caller, move |s, a, now| s.delete_generator(a, now, id)).await?;
+    Ok(NoContent)
+}
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/generators", web::get().to(generators))
+        .route("/generators", web::post().to(create_generator))
+        .route("/generators/{id}", web::get().to(generator))
+        .route("/generators/{id}", web::patch().to(update_generator))
+        .route("/generators/{id}", web::delete().to(delete_generator));
+}

@@ -1,0 +1,154 @@
+//! Bulk assignment from CSV (`POST /licenses/import`): `key` or `license_id`, `customer_email`,
+//! `customer_name`; `dry_run=true` only reports; all or nothing, with per-row errors.
+
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use license_store::import::ImportRow;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::csv::split as split_csv;
+use super::run;
+use crate::auth::{Caller, Permission as P};
+use crate::error::ApiError;
+
+/// Largest import body (100,000 rows of a key, an email and a name fit well within it).
+pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ImportQuery {
+    dry_run: Option<bool>,
+}
+
+/// Parses the import CSV: a header naming `key` or `license_id`, `customer_email`, and
+/// optionally `customer_name`; fields may be quoted.
+pub fn parse_import(text: &str) -> Result<Vec<ImportRow>, ApiError> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines
+        .next()
+        .ok_or_else(|| ApiError::InvalidRequest("body: the CSV is empty".into()))?;
+    let cols: Vec<String> = split_csv(header)
+        .iter()
+        .map(|c| c.trim().to_lowercase())
+        .collect();
+    let find = |name: &str| cols.iter().position(|c| c == name);
+    let (key, lid, email, name) = (
+        find("key"),
+        find("license_id"),
+        find("customer_email"),
+        find("customer_name"),
+    );
+    if key.is_none() && lid.is_none() {
+        return Err(ApiError::InvalidRequest(
+            "header: needs a key or license_id column".into(),
+        ));
+    }
+    let email = email
+        .ok_or_else(|| ApiError::InvalidRequest("header: needs a customer_email column".into()))?;
+    let mut rows = Vec::new();
+    for (i, line) in lines {
+        let f = split_csv(line);
+        let get = |c: Option<usize>| {
+            c.and_then(|c| f.get(c))
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let license_id = match get(lid) {
+            Some(v) => Some(Uuid::parse_str(&v).map_err(|_| {
+                ApiError::InvalidRequest(format!("line {}: license_id is not a UUID", i + 1))
+            })?),
+            None => None,
+        };
+        rows.push(ImportRow {
+            line: i + 1,
+            key: get(key),
+            license_id,
+            customer_email: get(Some(email)).unwrap_or_default(),
+            customer_name: get(name),
+        });
+        if rows.len() > 100_000 {
+            return Err(ApiError::InvalidRequest(
+                "body: at most 100000 rows per import".into(),
+            ));
+        }
+    }
+    Ok(rows)
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/licenses/import",
+    summary = "Bulk assignment from CSV (key or license_id, customer_email, customer_name); dry_run=true reports only; all or nothing",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 415, description = "UNSUPPORTED_MEDIA_TYPE"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn import(
+    caller: Caller,
+    q: web::Query<ImportQuery>,
+    body: Bytes,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(P::ExportImport)?;
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !ct.starts_with("text/csv") {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::InvalidRequest("body: not UTF-8".into()))?;
+    let rows = parse_import(text)?;
+    let dry_run = q.dry_run.unwrap_or(false);
+    let report = run(&caller, move |s, a, now| {
+        s.import_assignments(a, now, &rows, dry_run)
+    })
+    .await?;
+    let status = if report.errors > 0 {
+        actix_web::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        actix_web::http::StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(report))
+}
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/licenses/import")
+            .app_data(web::PayloadConfig::new(MAX_IMPORT_BYTES))
+            .route(web::post().to(import)),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_csv_needs_the_columns_it_uses() {
+        let rows = parse_import(
+            "key,customer_email,customer_name\nACME-1,ada@example.com,Ada\n\n,x@example.com,\n",
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (
+                rows[0].line,
+                rows[0].key.as_deref(),
+                rows[0].customer_name.as_deref()
+            ),
+            (2, Some("ACME-1"), Some("Ada"))
+        );
+        assert_eq!(rows[1].key, None);
+        assert!(parse_import("customer_email\nx@example.com").is_err());
+        assert!(parse_import("key\nK").is_err());
+        assert!(parse_import("license_id,customer_email\nnot-a-uuid,x@example.com").is_err());
+    }
+}

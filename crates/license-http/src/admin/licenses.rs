@@ -1,0 +1,205 @@
+//! Licenses (`/licenses`): list and search, mint one (the response holds the key, once), read,
+//! edit, delete. Lifecycle actions are in `license_actions`, exports in `export`.
+
+use actix_web::web::{self, Json};
+use license_store::StoreError;
+use license_store::licenses::{LicensePatch, NewLicense};
+use license_store::model::{JsonObject, LicenseView};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::query::{LicenseQuery, parse_opt_time, present};
+use super::run;
+use crate::auth::{Caller, Permission as P};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::respond::{CreatedWithSecret, List, NoContent};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LicenseBody {
+    product_id: Uuid,
+    generator_id: Uuid,
+    customer_id: Option<Uuid>,
+    activation_limit: Option<i64>,
+    expires_at: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    feature_flags: Option<JsonObject>,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<JsonObject>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LicensePatchBody {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>)]
+    customer_id: Option<Option<Uuid>>,
+    activation_limit: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    expires_at: Option<Option<String>>,
+    #[schema(value_type = Option<Object>)]
+    feature_flags: Option<JsonObject>,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<JsonObject>,
+    #[schema(value_type = Option<Object>)]
+    key: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    product_id: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    generator_id: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    environment: Option<serde_json::Value>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/licenses",
+    summary = "List and search licenses",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 400, description = "INVALID_REQUEST"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn licenses(
+    caller: Caller,
+    q: web::Query<LicenseQuery>,
+) -> Result<List<LicenseView>, ApiError> {
+    caller.require(P::Read)?;
+    let (filter, page) = q.filter()?;
+    Ok(List::new(
+        run(&caller, move |s, _, _| s.licenses(&filter, page)).await?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/licenses",
+    summary = "Mint a license; the response holds the full key, shown once",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = LicenseBody,
+    responses((status = 201, description = "Created"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create_license(
+    caller: Caller,
+    body: ApiJson<LicenseBody>,
+) -> Result<CreatedWithSecret<LicenseView>, ApiError> {
+    caller.require(P::ManageLicenses)?;
+    let b = body.0;
+    let new = NewLicense {
+        product_id: b.product_id,
+        generator_id: b.generator_id,
+        customer_id: b.customer_id,
+        activation_limit: b.activation_limit,
+        expires_at: parse_opt_time("expires_at", b.expires_at.as_deref())?,
+        feature_flags: b.feature_flags,
+        metadata: b.metadata,
+    };
+    Ok(run(&caller, move |s, a, now| s.create_license(a, now, new))
+        .await?
+        .into())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/licenses/{id}",
+    summary = "Get a license",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn license(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<Json<LicenseView>, ApiError> {
+    caller.require(P::Read)?;
+    let id = path.1;
+    Ok(Json(run(&caller, move |s, _, _| s.license(id)).await?))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/v1/{env}/licenses/{id}",
+    summary = "Edit a license",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    request_body = LicensePatchBody,
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn update_license(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+    body: ApiJson<LicensePatchBody>,
+) -> Result<Json<LicenseView>, ApiError> {
+    caller.require(P::ManageLicenses)?;
+    let b = body.0;
+    for (field, v) in [
+        ("key", &b.key),
+        ("product_id", &b.product_id),
+        ("generator_id", &b.generator_id),
+        ("environment", &b.environment),
+    ] {
+        if v.is_some() {
+            return Err(StoreError::Immutable { field }.into());
+        }
+    }
+    let patch = LicensePatch {
+        customer_id: b.customer_id,
+        activation_limit: b.activation_limit,
+        expires_at: b
+            .expires_at
+            .map(|e| parse_opt_time("expires_at", e.as_deref()))
+            .transpose()?,
+        feature_flags: b.feature_flags,
+        metadata: b.metadata,
+    };
+    let id = path.1;
+    Ok(Json(
+        run(&caller, move |s, a, now| {
+            s.update_license(a, now, id, patch)
+        })
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeleteQuery {
+    force: Option<bool>,
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/{env}/licenses/{id}",
+    summary = "Delete a license (force=true once activated)",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete_license(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+    q: web::Query<DeleteQuery>,
+) -> Result<NoContent, ApiError> {
+    caller.require(P::ManageLicenses)?;
+    let (id, force) = (path.1, q.force.unwrap_or(false));
+    run(&caller, move |s, a, now| {
+        s.delete_license(a, now, id, force)
+    })
+    .await?;
+    Ok(NoContent)
+}
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/licenses", web::get().to(licenses))
+        .route("/licenses", web::post().to(create_license))
+        .route("/licenses/{id}", web::get().to(license))
+        .route("/licenses/{id}", web::patch().to(update_license))
+        .route("/licenses/{id}", web::delete().to(delete_license));
+}

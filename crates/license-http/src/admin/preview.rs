@@ -1,0 +1,127 @@
+//! The preview of a license (`GET /licenses/{id}/preview`): the license, its activations, a
+//! signed offline validation file (SPEC §6) when the license would validate now, and code
+//! samples that call this deployment's validation API with the masked key as a placeholder.
+
+use actix_web::web::{self, Json};
+use license_store::model::{Activation, LicenseView};
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::auth::{Caller, Permission as P};
+use crate::error::ApiError;
+use crate::public::{self, OfflineFile};
+
+/// Code that validates this license from a customer's program, in four languages.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CodeSamples {
+    curl: String,
+    php: String,
+    javascript: String,
+    python: String,
+}
+
+/// `GET /licenses/{id}/preview`.
+#[derive(Debug, Serialize)]
+pub struct Preview {
+    license: LicenseView,
+    activations: Vec<Activation>,
+    /// None when the license would not validate now.
+    offline_file: Option<OfflineFile>,
+    /// Why there is no offline file: the validation code the license would get (`REVOKED`, ...).
+    offline_file_refused: Option<&'static str>,
+    code_samples: CodeSamples,
+}
+
+fn samples(base: &str, env: &str, key_placeholder: &str) -> CodeSamples {
+    let url = format!("{base}/v1/{env}/validate");
+    CodeSamples {
+        curl: format!(
+            "curl -s -X POST '{url}' \\\n  -H 'content-type: application/json' \\\n  -d '{{\"key\":\"{key_placeholder}\",\"fingerprint\":\"<device id>\"}}'"
+        ),
+        php: format!(
+            "<?php\n$ch = curl_init('{url}');\ncurl_setopt_array($ch, [\n  CURLOPT_POST => true,\n  CURLOPT_RETURNTRANSFER => true,\n  CURLOPT_HTTPHEADER => ['Content-Type: application/json'],\n  CURLOPT_POSTFIELDS => json_encode(['key' => '{key_placeholder}', 'fingerprint' => '<device id>']),\n]);\n$result = json_decode(curl_exec($ch), true);\n$valid = $result['valid'] ?? false;\n"
+        ),
+        javascript: format!(
+            "const res = await fetch('{url}', {{\n  method: 'POST',\n  headers: {{ 'Content-Type': 'application/json' }},\n  body: JSON.stringify({{ key: '{key_placeholder}', fingerprint: '<device id>' }}),\n}});\nconst result = await res.json();\nconst valid = result.valid === true;\n"
+        ),
+        python: format!(
+            "import requests\n\nresult = requests.post(\n    \"{url}\",\n    json={{\"key\": \"{key_placeholder}\", \"fingerprint\": \"<device id>\"}},\n    timeout=10,\n).json()\nvalid = result.get(\"valid\", False)\n"
+        ),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/licenses/{id}/preview",
+    summary = "License, activations, a signed offline file and code samples",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn preview(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+    state: web::Data<crate::AppState>,
+) -> Result<Json<Preview>, ApiError> {
+    caller.require(P::Preview)?;
+    let (env, id) = (caller.env.clone(), path.1);
+    let (view, activations, lease) = web::block(move || -> Result<_, ApiError> {
+        let view = env.store().license(id)?;
+        let activations = env.store().license_activations(id)?;
+        let settings = env.settings()?;
+        let now = OffsetDateTime::now_utc();
+        let l = &view.license;
+        // An offline file is a promise that the license is usable: none for a license that would
+        // not validate now (revoked, suspended, expired, unassigned ...).
+        let snapshot = license_core::LicenseSnapshot {
+            status: l.status,
+            product_id: view.product.id,
+            product_code: view.product.code.clone(),
+            expires_at: l.expires_at,
+            activation_limit: l.limit(),
+        };
+        let decision = license_core::decide_validation(
+            &snapshot,
+            None,
+            license_core::Instance::NotGiven,
+            now,
+            settings.grace(),
+        );
+        if !decision.outcome.is_success() {
+            return Ok((view, activations, Err(decision.outcome.code())));
+        }
+        let ttl = time::Duration::seconds(i64::from(settings.offline_file_ttl_seconds));
+        let lease = env.issue_lease(l, None, None, ttl, settings.grace(), now)?;
+        Ok((view, activations, Ok(lease)))
+    })
+    .await??;
+    let code_samples = samples(
+        &state.public_validation_url,
+        caller.env.name(),
+        &view.license.key_display,
+    );
+    let (offline_file, offline_file_refused) = match lease {
+        Ok(lease) => (
+            Some(OfflineFile {
+                format: OfflineFile::FORMAT,
+                license: public::license(&view.license, &view.product),
+                lease,
+            }),
+            None,
+        ),
+        Err(code) => (None, Some(code)),
+    };
+    Ok(Json(Preview {
+        license: view,
+        activations,
+        offline_file,
+        offline_file_refused,
+        code_samples,
+    }))
+}
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/licenses/{id}/preview", web::get().to(preview));
+}

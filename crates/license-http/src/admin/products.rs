@@ -1,0 +1,163 @@
+//! Products (`/products`): the things licenses are sold for; a product's code is the key prefix
+//! and never changes.
+
+use actix_web::web::{self, Json};
+use license_store::StoreError;
+use license_store::catalog::{NewProduct, ProductPatch};
+use license_store::model::{JsonObject, Product, ProductStatus};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::query::PageQuery;
+use super::run;
+use crate::auth::{Caller, Permission as P};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::respond::{Created, List, NoContent};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProductBody {
+    name: String,
+    code: String,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<JsonObject>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProductPatchBody {
+    name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    status: Option<ProductStatus>,
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<JsonObject>,
+    #[schema(value_type = Option<Object>)]
+    code: Option<serde_json::Value>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/products",
+    summary = "List products",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn products(
+    caller: Caller,
+    q: web::Query<PageQuery>,
+) -> Result<List<Product>, ApiError> {
+    caller.require(P::Read)?;
+    let page = q.page()?;
+    Ok(List::new(
+        run(&caller, move |s, _, _| s.products(page)).await?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/products",
+    summary = "Create a product",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = ProductBody,
+    responses((status = 201, description = "Created"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create_product(
+    caller: Caller,
+    body: ApiJson<ProductBody>,
+) -> Result<Created<Product>, ApiError> {
+    caller.require(P::ManageCatalog)?;
+    let b = body.0;
+    let new = NewProduct {
+        name: b.name,
+        code: b.code,
+        metadata: b.metadata,
+    };
+    let p = run(&caller, move |s, a, now| s.create_product(a, now, new)).await?;
+    Ok(Created(p))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/products/{id}",
+    summary = "Get a product",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn product(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<Json<Product>, ApiError> {
+    caller.require(P::Read)?;
+    let id = path.1;
+    Ok(Json(run(&caller, move |s, _, _| s.product(id)).await?))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/v1/{env}/products/{id}",
+    summary = "Edit a product (code is immutable)",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    request_body = ProductPatchBody,
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn update_product(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+    body: ApiJson<ProductPatchBody>,
+) -> Result<Json<Product>, ApiError> {
+    caller.require(P::ManageCatalog)?;
+    let b = body.0;
+    if b.code.is_some() {
+        return Err(StoreError::Immutable { field: "code" }.into());
+    }
+    let (id, patch) = (
+        path.1,
+        ProductPatch {
+            name: b.name,
+            status: b.status,
+            metadata: b.metadata,
+        },
+    );
+    Ok(Json(
+        run(&caller, move |s, a, now| {
+            s.update_product(a, now, id, patch)
+        })
+        .await?,
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/{env}/products/{id}",
+    summary = "Delete a product nothing refers to",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete_product(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<NoContent, ApiError> {
+    caller.require(P::ManageCatalog)?;
+    let id = path.1;
+    run(&caller, move |s, a, now| s.delete_product(a, now, id)).await?;
+    Ok(NoContent)
+}
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/products", web::get().to(products))
+        .route("/products", web::post().to(create_product))
+        .route("/products/{id}", web::get().to(product))
+        .route("/products/{id}", web::patch().to(update_product))
+        .route("/products/{id}", web::delete().to(delete_product));
+}

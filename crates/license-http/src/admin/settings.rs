@@ -1,0 +1,49 @@
+//! The environment's settings (`/settings`): grace period, offline-file TTL, audit retention,
+//! abuse rules, reveal re-authentication.
+
+use actix_web::web::{self, Json};
+use license_store::admin::Settings;
+
+use super::run;
+use crate::auth::{Caller, Permission as P};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/settings",
+    summary = "The environment's settings",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn settings(caller: Caller) -> Result<Json<Settings>, ApiError> {
+    caller.require(P::Read)?;
+    Ok(Json(run(&caller, |s, _, _| s.settings()).await?))
+}
+
+#[utoipa::path(
+    put,
+    path = "/v1/{env}/settings",
+    summary = "Replace the settings",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn put_settings(
+    caller: Caller,
+    body: ApiJson<Settings>,
+) -> Result<Json<Settings>, ApiError> {
+    caller.require(P::Administer)?;
+    let new = body.0;
+    let saved = run(&caller, move |s, a, now| s.put_settings(a, now, &new)).await?;
+    caller.env.invalidate();
+    Ok(Json(saved))
+}
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/settings", web::get().to(settings))
+        .route("/settings", web::put().to(put_settings));
+}

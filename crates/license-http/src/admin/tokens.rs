@@ -1,0 +1,85 @@
+//! Admin tokens (`/tokens`): for programs; a token's secret is shown once, at creation.
+
+use actix_web::web;
+use license_store::admin::{Role, Token};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::run;
+use crate::auth::{Caller, Permission as P};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::respond::{CreatedWithSecret, List, NoContent, Secret};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenBody {
+    name: String,
+    #[schema(value_type = String)]
+    role: Role,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/tokens",
+    summary = "List admin tokens (never their secrets)",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn tokens(caller: Caller) -> Result<List<Token>, ApiError> {
+    caller.require(P::Administer)?;
+    Ok(List::all(run(&caller, |s, _, _| s.tokens()).await?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/tokens",
+    summary = "Create a token; the response holds its secret, shown once",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = TokenBody,
+    responses((status = 201, description = "Created"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create_token(
+    caller: Caller,
+    body: ApiJson<TokenBody>,
+) -> Result<CreatedWithSecret<Token>, ApiError> {
+    caller.require(P::Administer)?;
+    let b = body.0;
+    let (token, secret) = run(&caller, move |s, a, now| {
+        s.create_token(a, now, &b.name, b.role)
+    })
+    .await?;
+    Ok(CreatedWithSecret {
+        item: token,
+        secret: Secret::Token(secret),
+    })
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/{env}/tokens/{id}",
+    summary = "Delete a token",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete_token(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<NoContent, ApiError> {
+    caller.require(P::Administer)?;
+    let id = path.1;
+    run(&caller, move |s, a, now| s.delete_token(a, now, id)).await?;
+    Ok(NoContent)
+}
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/tokens", web::get().to(tokens))
+        .route("/tokens", web::post().to(create_token))
+        .route("/tokens/{id}", web::delete().to(delete_token));
+}

@@ -1,0 +1,212 @@
+//! Webhook endpoints (`/webhooks`): CRUD (the signing secret is shown once), each endpoint's
+//! deliveries, a ping, and retrying one delivery. Sending is the delivery worker's job.
+
+use actix_web::web::{self, Json};
+use license_store::admin::{Delivery, Webhook};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::query::PageQuery;
+use super::run;
+use crate::auth::{Caller, Permission as P};
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::respond::{Accepted, CreatedWithSecret, List, NoContent, Secret};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebhookBody {
+    url: String,
+    events: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WebhookPatchBody {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    enabled: Option<bool>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/webhooks",
+    summary = "List webhook endpoints",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn webhooks(
+    caller: Caller,
+    q: web::Query<PageQuery>,
+) -> Result<List<Webhook>, ApiError> {
+    caller.require(P::Administer)?;
+    let page = q.page()?;
+    Ok(List::new(
+        run(&caller, move |s, _, _| s.webhooks(page)).await?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/webhooks",
+    summary = "Create a webhook endpoint; the response holds its signing secret, shown once",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name")),
+    request_body = WebhookBody,
+    responses((status = 201, description = "Created"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn create_webhook(
+    caller: Caller,
+    body: ApiJson<WebhookBody>,
+) -> Result<CreatedWithSecret<Webhook>, ApiError> {
+    caller.require(P::Administer)?;
+    let b = body.0;
+    let (hook, secret) = run(&caller, move |s, a, now| {
+        s.create_webhook(a, now, &b.url, b.events)
+    })
+    .await?;
+    Ok(CreatedWithSecret {
+        item: hook,
+        secret: Secret::Signing(secret),
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/webhooks/{id}",
+    summary = "Get a webhook endpoint",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn webhook(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<Json<Webhook>, ApiError> {
+    caller.require(P::Administer)?;
+    let id = path.1;
+    Ok(Json(run(&caller, move |s, _, _| s.webhook(id)).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/webhooks/{id}/deliveries",
+    summary = "An endpoint's deliveries (every attempt of every event), newest first",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn webhook_deliveries(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+    q: web::Query<PageQuery>,
+) -> Result<List<Delivery>, ApiError> {
+    caller.require(P::Administer)?;
+    let (id, page) = (path.1, q.page()?);
+    Ok(List::new(
+        run(&caller, move |s, _, _| s.webhook_deliveries(id, page)).await?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/webhooks/{id}/ping",
+    summary = "Queue a webhook.ping event for this endpoint only",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 202, description = "Accepted: the delivery"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn ping_webhook(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<Accepted<Delivery>, ApiError> {
+    caller.require(P::Administer)?;
+    let id = path.1;
+    Ok(Accepted(
+        run(&caller, move |s, a, now| s.ping_webhook(a, now, id)).await?,
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/deliveries/{id}/retry",
+    summary = "Send a delivery again now",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 202, description = "Accepted: the delivery"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn retry_delivery(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<Accepted<Delivery>, ApiError> {
+    caller.require(P::Administer)?;
+    let id = path.1;
+    Ok(Accepted(
+        run(&caller, move |s, a, now| s.retry_delivery(a, now, id)).await?,
+    ))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/v1/{env}/webhooks/{id}",
+    summary = "Edit a webhook endpoint",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    request_body = WebhookPatchBody,
+    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn update_webhook(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+    body: ApiJson<WebhookPatchBody>,
+) -> Result<Json<Webhook>, ApiError> {
+    caller.require(P::Administer)?;
+    let (b, id) = (body.0, path.1);
+    Ok(Json(
+        run(&caller, move |s, a, now| {
+            s.update_webhook(a, now, id, b.url, b.events, b.enabled)
+        })
+        .await?,
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/{env}/webhooks/{id}",
+    summary = "Delete a webhook endpoint",
+    tag = "admin",
+    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    security(("bearer" = []))
+)]
+pub(crate) async fn delete_webhook(
+    caller: Caller,
+    path: web::Path<(String, Uuid)>,
+) -> Result<NoContent, ApiError> {
+    caller.require(P::Administer)?;
+    let id = path.1;
+    run(&caller, move |s, a, now| s.delete_webhook(a, now, id)).await?;
+    Ok(NoContent)
+}
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/webhooks", web::get().to(webhooks))
+        .route("/webhooks", web::post().to(create_webhook))
+        .route("/webhooks/{id}", web::get().to(webhook))
+        .route("/webhooks/{id}", web::patch().to(update_webhook))
+        .route("/webhooks/{id}", web::delete().to(delete_webhook))
+        .route(
+            "/webhooks/{id}/deliveries",
+            web::get().to(webhook_deliveries),
+        )
+        .route("/webhooks/{id}/ping", web::post().to(ping_webhook))
+        .route("/deliveries/{id}/retry", web::post().to(retry_delivery));
+}
