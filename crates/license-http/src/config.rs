@@ -113,39 +113,73 @@ fn rate(var: &str, value: Option<String>, default: u32) -> Result<Option<u32>, C
     Ok((n > 0).then_some(n))
 }
 
+/// The variable that holds environment `name`'s database URL: `KEYSMITH_DATABASE_URL_<NAME>`
+/// (upper-cased, `-` as `_`).
+pub fn database_url_var(name: &str) -> String {
+    format!(
+        "KEYSMITH_DATABASE_URL_{}",
+        name.to_uppercase().replace('-', "_")
+    )
+}
+
+/// The environments named in `KEYSMITH_ENVIRONMENTS`, each with its database URL.
+fn environments(
+    data_dir: &std::path::Path,
+    names: &str,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<EnvConfig>, ConfigError> {
+    let mut environments = Vec::new();
+    for name in names.split(',').map(str::trim) {
+        if !valid_env_name(name) {
+            return Err(bad(
+                "KEYSMITH_ENVIRONMENTS",
+                format!("{name:?} is not an environment name ([a-z][a-z0-9-]{{0,31}})"),
+            ));
+        }
+        if environments.iter().any(|e: &EnvConfig| e.name == name) {
+            return Err(bad(
+                "KEYSMITH_ENVIRONMENTS",
+                format!("{name:?} is listed twice"),
+            ));
+        }
+        let var = database_url_var(name);
+        let database_url = get(&var).unwrap_or_else(|| {
+            format!("sqlite://{}", data_dir.join(format!("{name}.db")).display())
+        });
+        license_store::Target::parse(&database_url).map_err(|e| bad(&var, e.to_string()))?;
+        environments.push(EnvConfig {
+            name: name.to_owned(),
+            database_url,
+        });
+    }
+    Ok(environments)
+}
+
+/// `KEYSMITH_ADMIN_CORS_ORIGINS`: comma-separated origins such as `https://admin.example.com`.
+fn cors_origins(list: &str) -> Result<Vec<String>, ConfigError> {
+    let mut origins = Vec::new();
+    for o in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+            return Err(bad(
+                "KEYSMITH_ADMIN_CORS_ORIGINS",
+                format!("{o:?} is not an origin like https://admin.example.com"),
+            ));
+        }
+        origins.push(o.to_owned());
+    }
+    Ok(origins)
+}
+
 impl Config {
     /// Reads the configuration through `get` (the process environment in `main`, a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let data_dir = PathBuf::from(get("KEYSMITH_DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let names = get("KEYSMITH_ENVIRONMENTS").unwrap_or_else(|| "production,staging".into());
-        let mut environments = Vec::new();
-        for name in names.split(',').map(str::trim) {
-            if !valid_env_name(name) {
-                return Err(bad(
-                    "KEYSMITH_ENVIRONMENTS",
-                    format!("{name:?} is not an environment name ([a-z][a-z0-9-]{{0,31}})"),
-                ));
-            }
-            if environments.iter().any(|e: &EnvConfig| e.name == name) {
-                return Err(bad(
-                    "KEYSMITH_ENVIRONMENTS",
-                    format!("{name:?} is listed twice"),
-                ));
-            }
-            let var = format!(
-                "KEYSMITH_DATABASE_URL_{}",
-                name.to_uppercase().replace('-', "_")
-            );
-            let database_url = get(&var).unwrap_or_else(|| {
-                format!("sqlite://{}", data_dir.join(format!("{name}.db")).display())
-            });
-            license_store::Target::parse(&database_url).map_err(|e| bad(&var, e.to_string()))?;
-            environments.push(EnvConfig {
-                name: name.to_owned(),
-                database_url,
-            });
-        }
+        let environments = environments(
+            &data_dir,
+            &get("KEYSMITH_ENVIRONMENTS").unwrap_or_else(|| "production,staging".into()),
+            &get,
+        )?;
         let admin_addr = addr(
             "KEYSMITH_ADMIN_ADDR",
             get("KEYSMITH_ADMIN_ADDR"),
@@ -191,21 +225,8 @@ impl Config {
             .unwrap_or_else(|| format!("http://{validation_addr}"))
             .trim_end_matches('/')
             .to_owned();
-        let mut admin_cors_origins = Vec::new();
-        for o in get("KEYSMITH_ADMIN_CORS_ORIGINS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-        {
-            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
-                return Err(bad(
-                    "KEYSMITH_ADMIN_CORS_ORIGINS",
-                    format!("{o:?} is not an origin like https://admin.example.com"),
-                ));
-            }
-            admin_cors_origins.push(o.to_owned());
-        }
+        let admin_cors_origins =
+            cors_origins(&get("KEYSMITH_ADMIN_CORS_ORIGINS").unwrap_or_default())?;
         let worker = match get("KEYSMITH_WORKER").as_deref().map(str::trim) {
             None | Some("on") => true,
             Some("off") => false,

@@ -173,10 +173,7 @@ impl Environments {
         let mut map = HashMap::new();
         let mut report = OpenReport::default();
         for e in &config.environments {
-            let var = format!(
-                "KEYSMITH_DATABASE_URL_{}",
-                e.name.to_uppercase().replace('-', "_")
-            );
+            let var = crate::config::database_url_var(&e.name);
             let store = Store::open(&e.name, &e.database_url, master)
                 .map_err(|err| format!("{var} (environment {}): {err}", e.name))?;
             let fail = |err: StoreError| format!("environment {}: {err}", e.name);
