@@ -2,11 +2,12 @@
 
 use actix_web::web::{self, Json};
 use license_store::model::Activation;
-use uuid::Uuid;
 
+use super::query::IdPath;
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
+use crate::openapi::{Denied, NotFound};
 use crate::respond::List;
 
 #[utoipa::path(
@@ -14,16 +15,16 @@ use crate::respond::List;
     path = "/v1/{env}/licenses/{id}/activations",
     summary = "A license's activations, newest first",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn license_activations(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<List<Activation>, ApiError> {
     caller.require(P::Read)?;
-    let id = path.1;
+    let id = path.id;
     Ok(List::all(
         run(&caller, move |s, _, _| s.license_activations(id)).await?,
     ))
@@ -34,16 +35,16 @@ pub(crate) async fn license_activations(
     path = "/v1/{env}/activations/{id}/deactivate",
     summary = "Deactivate one activation",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn deactivate_activation(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Json<Activation>, ApiError> {
     caller.require(P::DeactivateActivation)?;
-    let id = path.1;
+    let id = path.id;
     Ok(Json(
         run(&caller, move |s, a, now| {
             s.deactivate_activation(a, now, id)

@@ -5,10 +5,12 @@ use license_store::audit::{AuditFilter, EventFilter};
 use license_store::model::{AuditEntry, Event};
 use serde::Deserialize;
 
+use super::query::EnvPath;
 use super::query::{page, parse_opt_time};
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
+use crate::openapi::{BadRequest, Denied};
 use crate::respond::List;
 
 #[derive(Debug, Deserialize)]
@@ -28,8 +30,8 @@ pub(crate) struct AuditQuery {
     path = "/v1/{env}/audit",
     summary = "The audit log, newest first",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 400, description = "INVALID_REQUEST"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), BadRequest, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn audit(
@@ -66,8 +68,8 @@ pub(crate) struct EventQuery {
     path = "/v1/{env}/events",
     summary = "Outbox events, newest first",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn events(

@@ -4,13 +4,14 @@ use actix_web::web::{self, Json};
 use license_store::catalog::{CustomerPatch, NewCustomer};
 use license_store::model::{Customer, JsonObject};
 use serde::Deserialize;
-use uuid::Uuid;
 
 use super::query::page;
+use super::query::{EnvPath, IdPath};
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{Conflict, Denied, Invalid, NotFound};
 use crate::respond::{Created, List, NoContent};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -44,8 +45,8 @@ pub(crate) struct CustomerQuery {
     path = "/v1/{env}/customers",
     summary = "List customers (q searches name and email)",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn customers(
@@ -65,9 +66,9 @@ pub(crate) async fn customers(
     path = "/v1/{env}/customers",
     summary = "Create a customer",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
+    params(EnvPath),
     request_body = CustomerBody,
-    responses((status = 201, description = "Created"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 201, description = "Created"), Conflict, Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn create_customer(
@@ -90,16 +91,16 @@ pub(crate) async fn create_customer(
     path = "/v1/{env}/customers/{id}",
     summary = "Get a customer",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn customer(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Json<Customer>, ApiError> {
     caller.require(P::Read)?;
-    let id = path.1;
+    let id = path.id;
     Ok(Json(run(&caller, move |s, _, _| s.customer(id)).await?))
 }
 
@@ -108,20 +109,20 @@ pub(crate) async fn customer(
     path = "/v1/{env}/customers/{id}",
     summary = "Edit a customer",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    params(IdPath),
     request_body = CustomerPatchBody,
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 200, description = "OK"), NotFound, Conflict, Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn update_customer(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
     body: ApiJson<CustomerPatchBody>,
 ) -> Result<Json<Customer>, ApiError> {
     caller.require(P::ManageCatalog)?;
     let b = body.0;
     let (id, patch) = (
-        path.1,
+        path.id,
         CustomerPatch {
             name: b.name,
             email: b.email,
@@ -141,16 +142,16 @@ pub(crate) async fn update_customer(
     path = "/v1/{env}/customers/{id}",
     summary = "Delete a customer who holds no license",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 204, description = "Deleted"), NotFound, Conflict, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn delete_customer(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<NoContent, ApiError> {
     caller.require(P::ManageCatalog)?;
-    let id = path.1;
+    let id = path.id;
     run(&caller, move |s, a, now| s.delete_customer(a, now, id)).await?;
     Ok(NoContent)
 }

@@ -10,9 +10,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::csv::field as csv_field;
+use super::query::EnvPath;
 use super::query::LicenseQuery;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
+use crate::openapi::{BadRequest, Denied};
 
 /// Licenses read per page while exporting: memory stays flat whatever the number of rows.
 pub const EXPORT_PAGE: i64 = 500;
@@ -136,8 +138,8 @@ fn export(caller: &Caller, q: &LicenseQuery, format: Format) -> Result<HttpRespo
     path = "/v1/{env}/licenses/export.csv",
     summary = "Every license matching the list filters, as CSV (masked keys), streamed",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 400, description = "INVALID_REQUEST"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), BadRequest, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn export_csv(
@@ -152,8 +154,8 @@ pub(crate) async fn export_csv(
     path = "/v1/{env}/licenses/export.json",
     summary = "Every license matching the list filters, as a JSON array (masked keys), streamed",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 400, description = "INVALID_REQUEST"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), BadRequest, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn export_json(

@@ -9,11 +9,13 @@ use license_store::model::{ExpiryBasis, Generator, JsonObject};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::query::{EnvPath, IdPath};
 use super::query::{page, present};
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{Conflict, Denied, Invalid, NotFound};
 use crate::respond::{Created, List, NoContent};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -64,8 +66,8 @@ pub(crate) struct GeneratorQuery {
     path = "/v1/{env}/generators",
     summary = "List generators",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn generators(
@@ -84,9 +86,9 @@ pub(crate) async fn generators(
     path = "/v1/{env}/generators",
     summary = "Create a generator",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
+    params(EnvPath),
     request_body = GeneratorBody,
-    responses((status = 201, description = "Created"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 201, description = "Created"), Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn create_generator(
@@ -114,16 +116,16 @@ pub(crate) async fn create_generator(
     path = "/v1/{env}/generators/{id}",
     summary = "Get a generator",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn generator(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Json<Generator>, ApiError> {
     caller.require(P::Read)?;
-    let id = path.1;
+    let id = path.id;
     Ok(Json(run(&caller, move |s, _, _| s.generator(id)).await?))
 }
 
@@ -132,14 +134,14 @@ pub(crate) async fn generator(
     path = "/v1/{env}/generators/{id}",
     summary = "Edit a generator's defaults",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    params(IdPath),
     request_body = GeneratorPatchBody,
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 200, description = "OK"), NotFound, Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn update_generator(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
     body: ApiJson<GeneratorPatchBody>,
 ) -> Result<Json<Generator>, ApiError> {
     caller.require(P::ManageCatalog)?;
@@ -157,7 +159,7 @@ pub(crate) async fn update_generator(
         default_feature_flags: b.default_feature_flags,
         lease_ttl_seconds: b.lease_ttl_seconds,
     };
-    let id = path.1;
+    let id = path.id;
     Ok(Json(
         run(&caller, move |s, a, now| {
             s.update_generator(a, now, id, patch)
@@ -171,16 +173,16 @@ pub(crate) async fn update_generator(
     path = "/v1/{env}/generators/{id}",
     summary = "Delete a generator no license was minted from",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 204, description = "Deleted"), NotFound, Conflict, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn delete_generator(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<NoContent, ApiError> {
     caller.require(P::ManageCatalog)?;
-    let id = path.1;
+    let id = path.id;
     run(&caller, move |s, a, now| s.delete_generator(a, now, id)).await?;
     Ok(NoContent)
 }

@@ -8,9 +8,11 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::csv::split as split_csv;
+use super::query::EnvPath;
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
+use crate::openapi::{Denied, Invalid};
 
 /// Largest import body (100,000 rows of a key, an email and a name fit well within it).
 pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
@@ -84,8 +86,8 @@ pub fn parse_import(text: &str) -> Result<Vec<ImportRow>, ApiError> {
     path = "/v1/{env}/licenses/import",
     summary = "Bulk assignment from CSV (key or license_id, customer_email, customer_name); dry_run=true reports only; all or nothing",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 415, description = "UNSUPPORTED_MEDIA_TYPE"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), (status = 415, description = "UNSUPPORTED_MEDIA_TYPE"), Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn import(

@@ -9,10 +9,12 @@ use uuid::Uuid;
 
 use super::csv::field as csv_field;
 use super::query::PageQuery;
+use super::query::{EnvPath, IdPath};
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{Denied, Invalid, NotFound};
 use crate::respond::{Accepted, List};
 
 #[utoipa::path(
@@ -20,8 +22,8 @@ use crate::respond::{Accepted, List};
     path = "/v1/{env}/jobs",
     summary = "Background jobs, newest first",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn jobs(caller: Caller, q: web::Query<PageQuery>) -> Result<List<Job>, ApiError> {
@@ -35,16 +37,13 @@ pub(crate) async fn jobs(caller: Caller, q: web::Query<PageQuery>) -> Result<Lis
     path = "/v1/{env}/jobs/{id}",
     summary = "A job and its progress",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Denied),
     security(("bearer" = []))
 )]
-pub(crate) async fn job(
-    caller: Caller,
-    path: web::Path<(String, Uuid)>,
-) -> Result<Json<Job>, ApiError> {
+pub(crate) async fn job(caller: Caller, path: web::Path<IdPath>) -> Result<Json<Job>, ApiError> {
     caller.require(P::Read)?;
-    let id = path.1;
+    let id = path.id;
     Ok(Json(run(&caller, move |s, _, _| s.job(id)).await?))
 }
 
@@ -66,19 +65,19 @@ pub struct JobAccepted {
     path = "/v1/{env}/generators/{id}/generate",
     summary = "Mint count (≤ 100000) licenses as a background job",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    params(IdPath),
     request_body = GenerateBody,
-    responses((status = 202, description = "Accepted: the job"), (status = 404, description = "NOT_FOUND"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 202, description = "Accepted: the job"), NotFound, Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn generate(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
     body: ApiJson<GenerateBody>,
 ) -> Result<Accepted<JobAccepted>, ApiError> {
     caller.require(P::ManageLicenses)?;
     let params = MintParams {
-        generator_id: path.1,
+        generator_id: path.id,
         customer_id: body.0.customer_id,
         count: body.0.count,
     };
@@ -91,16 +90,16 @@ pub(crate) async fn generate(
     path = "/v1/{env}/jobs/{id}/keys.csv",
     summary = "The keys a completed mint job minted, as CSV, once",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 410, description = "GONE: keys already downloaded"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), (status = 410, description = "GONE: keys already downloaded"), Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn job_keys(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(P::ManageLicenses)?;
-    let id = path.1;
+    let id = path.id;
     let keys = run(&caller, move |s, a, now| {
         // Open every key before marking them handed out, so a failure loses nothing.
         let keys = s.job_keys(id)?;

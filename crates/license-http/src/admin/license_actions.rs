@@ -8,10 +8,12 @@ use license_store::model::LicenseView;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::query::IdPath;
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{Conflict, Denied, NotFound};
 use crate::respond::CreatedWithSecret;
 
 /// A license's full key, read back by `reveal`.
@@ -47,20 +49,20 @@ pub(crate) async fn act(
     path = "/v1/{env}/licenses/{id}/assign",
     summary = "Assign to a customer",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    params(IdPath),
     request_body = AssignBody,
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn assign(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
     body: ApiJson<AssignBody>,
 ) -> Result<Json<LicenseView>, ApiError> {
     caller.require(P::Assign)?;
     act(
         &caller,
-        path.1,
+        path.id,
         LicenseAction::Assign {
             customer_id: body.0.customer_id,
         },
@@ -73,20 +75,20 @@ pub(crate) async fn assign(
     path = "/v1/{env}/licenses/{id}/suspend",
     summary = "Suspend",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    params(IdPath),
     request_body = SuspendBody,
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn suspend(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
     body: ApiJson<SuspendBody>,
 ) -> Result<Json<LicenseView>, ApiError> {
     caller.require(P::ManageLicenses)?;
     act(
         &caller,
-        path.1,
+        path.id,
         LicenseAction::Suspend {
             reason: body.0.reason,
         },
@@ -99,16 +101,16 @@ pub(crate) async fn suspend(
     path = "/v1/{env}/licenses/{id}/unsuspend",
     summary = "Lift a suspension",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn unsuspend(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Json<LicenseView>, ApiError> {
     caller.require(P::ManageLicenses)?;
-    act(&caller, path.1, LicenseAction::Unsuspend).await
+    act(&caller, path.id, LicenseAction::Unsuspend).await
 }
 
 #[utoipa::path(
@@ -116,16 +118,16 @@ pub(crate) async fn unsuspend(
     path = "/v1/{env}/licenses/{id}/inactivate",
     summary = "Pause an active license",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn inactivate(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Json<LicenseView>, ApiError> {
     caller.require(P::Pause)?;
-    act(&caller, path.1, LicenseAction::Inactivate).await
+    act(&caller, path.id, LicenseAction::Inactivate).await
 }
 
 #[utoipa::path(
@@ -133,16 +135,16 @@ pub(crate) async fn inactivate(
     path = "/v1/{env}/licenses/{id}/reactivate",
     summary = "Resume an inactive license",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn reactivate(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Json<LicenseView>, ApiError> {
     caller.require(P::Pause)?;
-    act(&caller, path.1, LicenseAction::Reactivate).await
+    act(&caller, path.id, LicenseAction::Reactivate).await
 }
 
 #[utoipa::path(
@@ -150,16 +152,16 @@ pub(crate) async fn reactivate(
     path = "/v1/{env}/licenses/{id}/revoke",
     summary = "Revoke (deactivates every activation)",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn revoke(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Json<LicenseView>, ApiError> {
     caller.require(P::ManageLicenses)?;
-    act(&caller, path.1, LicenseAction::Revoke).await
+    act(&caller, path.id, LicenseAction::Revoke).await
 }
 
 #[utoipa::path(
@@ -167,16 +169,16 @@ pub(crate) async fn revoke(
     path = "/v1/{env}/licenses/{id}/remint",
     summary = "Replace with a new license and key; the response holds the new key",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 201, description = "Created"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 201, description = "Created"), NotFound, Conflict, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn remint(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<CreatedWithSecret<LicenseView>, ApiError> {
     caller.require(P::ManageLicenses)?;
-    let id = path.1;
+    let id = path.id;
     Ok(run(&caller, move |s, a, now| s.remint(a, now, id))
         .await?
         .into())
@@ -187,16 +189,16 @@ pub(crate) async fn remint(
     path = "/v1/{env}/licenses/{id}/reveal",
     summary = "Read the full key back (audited)",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn reveal(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Json<RevealedKey>, ApiError> {
     caller.require(P::Reveal)?;
-    let id = path.1;
+    let id = path.id;
     let key = run(&caller, move |s, a, now| s.reveal(a, now, id)).await?;
     Ok(Json(RevealedKey {
         key: key.expose().to_owned(),

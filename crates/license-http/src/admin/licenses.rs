@@ -8,11 +8,13 @@ use license_store::model::{JsonObject, LicenseView};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::query::{EnvPath, IdPath};
 use super::query::{LicenseQuery, parse_opt_time, present};
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{BadRequest, Conflict, Denied, Invalid, NotFound};
 use crate::respond::{CreatedWithSecret, List, NoContent};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -58,8 +60,8 @@ pub(crate) struct LicensePatchBody {
     path = "/v1/{env}/licenses",
     summary = "List and search licenses",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 400, description = "INVALID_REQUEST"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), BadRequest, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn licenses(
@@ -78,9 +80,9 @@ pub(crate) async fn licenses(
     path = "/v1/{env}/licenses",
     summary = "Mint a license; the response holds the full key, shown once",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
+    params(EnvPath),
     request_body = LicenseBody,
-    responses((status = 201, description = "Created"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 201, description = "Created"), Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn create_license(
@@ -108,16 +110,16 @@ pub(crate) async fn create_license(
     path = "/v1/{env}/licenses/{id}",
     summary = "Get a license",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn license(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Json<LicenseView>, ApiError> {
     caller.require(P::Read)?;
-    let id = path.1;
+    let id = path.id;
     Ok(Json(run(&caller, move |s, _, _| s.license(id)).await?))
 }
 
@@ -126,14 +128,14 @@ pub(crate) async fn license(
     path = "/v1/{env}/licenses/{id}",
     summary = "Edit a license",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    params(IdPath),
     request_body = LicensePatchBody,
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 200, description = "OK"), NotFound, Conflict, Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn update_license(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
     body: ApiJson<LicensePatchBody>,
 ) -> Result<Json<LicenseView>, ApiError> {
     caller.require(P::ManageLicenses)?;
@@ -158,7 +160,7 @@ pub(crate) async fn update_license(
         feature_flags: b.feature_flags,
         metadata: b.metadata,
     };
-    let id = path.1;
+    let id = path.id;
     Ok(Json(
         run(&caller, move |s, a, now| {
             s.update_license(a, now, id, patch)
@@ -178,17 +180,17 @@ pub(crate) struct DeleteQuery {
     path = "/v1/{env}/licenses/{id}",
     summary = "Delete a license (force=true once activated)",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 204, description = "Deleted"), NotFound, Conflict, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn delete_license(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
     q: web::Query<DeleteQuery>,
 ) -> Result<NoContent, ApiError> {
     caller.require(P::ManageLicenses)?;
-    let (id, force) = (path.1, q.force.unwrap_or(false));
+    let (id, force) = (path.id, q.force.unwrap_or(false));
     run(&caller, move |s, a, now| {
         s.delete_license(a, now, id, force)
     })

@@ -6,10 +6,11 @@ use actix_web::web::{self, Json};
 use license_store::model::{Activation, LicenseView};
 use serde::Serialize;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
+use super::query::IdPath;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
+use crate::openapi::{Denied, NotFound};
 use crate::public::{self, OfflineFile};
 
 /// Code that validates this license from a customer's program, in four languages.
@@ -56,17 +57,17 @@ fn samples(base: &str, env: &str, key_placeholder: &str) -> CodeSamples {
     path = "/v1/{env}/licenses/{id}/preview",
     summary = "License, activations, a signed offline file and code samples",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn preview(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
     state: web::Data<crate::AppState>,
 ) -> Result<Json<Preview>, ApiError> {
     caller.require(P::Preview)?;
-    let (env, id) = (caller.env.clone(), path.1);
+    let (env, id) = (caller.env.clone(), path.id);
     let (view, activations, lease) = web::block(move || -> Result<_, ApiError> {
         let view = env.store().license(id)?;
         let activations = env.store().license_activations(id)?;

@@ -6,13 +6,14 @@ use license_store::StoreError;
 use license_store::catalog::{NewProduct, ProductPatch};
 use license_store::model::{JsonObject, Product, ProductStatus};
 use serde::Deserialize;
-use uuid::Uuid;
 
 use super::query::PageQuery;
+use super::query::{EnvPath, IdPath};
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{Conflict, Denied, Invalid, NotFound};
 use crate::respond::{Created, List, NoContent};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -41,8 +42,8 @@ pub(crate) struct ProductPatchBody {
     path = "/v1/{env}/products",
     summary = "List products",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn products(
@@ -61,9 +62,9 @@ pub(crate) async fn products(
     path = "/v1/{env}/products",
     summary = "Create a product",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
+    params(EnvPath),
     request_body = ProductBody,
-    responses((status = 201, description = "Created"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 201, description = "Created"), Conflict, Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn create_product(
@@ -86,16 +87,16 @@ pub(crate) async fn create_product(
     path = "/v1/{env}/products/{id}",
     summary = "Get a product",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn product(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Json<Product>, ApiError> {
     caller.require(P::Read)?;
-    let id = path.1;
+    let id = path.id;
     Ok(Json(run(&caller, move |s, _, _| s.product(id)).await?))
 }
 
@@ -104,14 +105,14 @@ pub(crate) async fn product(
     path = "/v1/{env}/products/{id}",
     summary = "Edit a product (code is immutable)",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    params(IdPath),
     request_body = ProductPatchBody,
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 200, description = "OK"), NotFound, Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn update_product(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
     body: ApiJson<ProductPatchBody>,
 ) -> Result<Json<Product>, ApiError> {
     caller.require(P::ManageCatalog)?;
@@ -120,7 +121,7 @@ pub(crate) async fn update_product(
         return Err(StoreError::Immutable { field: "code" }.into());
     }
     let (id, patch) = (
-        path.1,
+        path.id,
         ProductPatch {
             name: b.name,
             status: b.status,
@@ -140,16 +141,16 @@ pub(crate) async fn update_product(
     path = "/v1/{env}/products/{id}",
     summary = "Delete a product nothing refers to",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 204, description = "Deleted"), NotFound, Conflict, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn delete_product(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<NoContent, ApiError> {
     caller.require(P::ManageCatalog)?;
-    let id = path.1;
+    let id = path.id;
     run(&caller, move |s, a, now| s.delete_product(a, now, id)).await?;
     Ok(NoContent)
 }

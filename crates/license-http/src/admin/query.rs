@@ -112,3 +112,21 @@ impl LicenseQuery {
         Ok((filter, page(self.limit, self.offset)?))
     }
 }
+
+/// The path of a route on the environment as a whole: `/v1/{env}/...`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct EnvPath {
+    /// Environment name
+    pub env: String,
+}
+
+/// The path of a route on one resource: `/v1/{env}/<resources>/{id}/...`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct IdPath {
+    /// Environment name
+    pub env: String,
+    /// Id
+    pub id: Uuid,
+}

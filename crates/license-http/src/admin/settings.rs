@@ -4,18 +4,20 @@
 use actix_web::web::{self, Json};
 use license_store::admin::Settings;
 
+use super::query::EnvPath;
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{Denied, Invalid};
 
 #[utoipa::path(
     get,
     path = "/v1/{env}/settings",
     summary = "The environment's settings",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn settings(caller: Caller) -> Result<Json<Settings>, ApiError> {
@@ -28,8 +30,8 @@ pub(crate) async fn settings(caller: Caller) -> Result<Json<Settings>, ApiError>
     path = "/v1/{env}/settings",
     summary = "Replace the settings",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn put_settings(

@@ -3,17 +3,19 @@
 use actix_web::web::{self, Json};
 use license_store::licenses::Stats;
 
+use super::query::EnvPath;
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
+use crate::openapi::Denied;
 
 #[utoipa::path(
     get,
     path = "/v1/{env}/stats",
     summary = "Counts by status and product, activation-limit totals",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn stats(caller: Caller) -> Result<Json<Stats>, ApiError> {

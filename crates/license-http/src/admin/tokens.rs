@@ -3,12 +3,13 @@
 use actix_web::web;
 use license_store::admin::{Role, Token};
 use serde::Deserialize;
-use uuid::Uuid;
 
+use super::query::{EnvPath, IdPath};
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{Conflict, Denied, Invalid, NotFound};
 use crate::respond::{CreatedWithSecret, List, NoContent, Secret};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -24,8 +25,8 @@ pub(crate) struct TokenBody {
     path = "/v1/{env}/tokens",
     summary = "List admin tokens (never their secrets)",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn tokens(caller: Caller) -> Result<List<Token>, ApiError> {
@@ -38,9 +39,9 @@ pub(crate) async fn tokens(caller: Caller) -> Result<List<Token>, ApiError> {
     path = "/v1/{env}/tokens",
     summary = "Create a token; the response holds its secret, shown once",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
+    params(EnvPath),
     request_body = TokenBody,
-    responses((status = 201, description = "Created"), (status = 409, description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 201, description = "Created"), Conflict, Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn create_token(
@@ -64,16 +65,16 @@ pub(crate) async fn create_token(
     path = "/v1/{env}/tokens/{id}",
     summary = "Delete a token",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 204, description = "Deleted"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn delete_token(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<NoContent, ApiError> {
     caller.require(P::Administer)?;
-    let id = path.1;
+    let id = path.id;
     run(&caller, move |s, a, now| s.delete_token(a, now, id)).await?;
     Ok(NoContent)
 }

@@ -4,13 +4,14 @@
 use actix_web::web::{self, Json};
 use license_store::admin::{Delivery, Webhook};
 use serde::Deserialize;
-use uuid::Uuid;
 
 use super::query::PageQuery;
+use super::query::{EnvPath, IdPath};
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{Denied, Invalid, NotFound};
 use crate::respond::{Accepted, CreatedWithSecret, List, NoContent, Secret};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -33,8 +34,8 @@ pub(crate) struct WebhookPatchBody {
     path = "/v1/{env}/webhooks",
     summary = "List webhook endpoints",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(EnvPath),
+    responses((status = 200, description = "OK"), Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn webhooks(
@@ -53,9 +54,9 @@ pub(crate) async fn webhooks(
     path = "/v1/{env}/webhooks",
     summary = "Create a webhook endpoint; the response holds its signing secret, shown once",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name")),
+    params(EnvPath),
     request_body = WebhookBody,
-    responses((status = 201, description = "Created"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 201, description = "Created"), Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn create_webhook(
@@ -79,16 +80,16 @@ pub(crate) async fn create_webhook(
     path = "/v1/{env}/webhooks/{id}",
     summary = "Get a webhook endpoint",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn webhook(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Json<Webhook>, ApiError> {
     caller.require(P::Administer)?;
-    let id = path.1;
+    let id = path.id;
     Ok(Json(run(&caller, move |s, _, _| s.webhook(id)).await?))
 }
 
@@ -97,17 +98,17 @@ pub(crate) async fn webhook(
     path = "/v1/{env}/webhooks/{id}/deliveries",
     summary = "An endpoint's deliveries (every attempt of every event), newest first",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 200, description = "OK"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn webhook_deliveries(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
     q: web::Query<PageQuery>,
 ) -> Result<List<Delivery>, ApiError> {
     caller.require(P::Administer)?;
-    let (id, page) = (path.1, q.page()?);
+    let (id, page) = (path.id, q.page()?);
     Ok(List::new(
         run(&caller, move |s, _, _| s.webhook_deliveries(id, page)).await?,
     ))
@@ -118,16 +119,16 @@ pub(crate) async fn webhook_deliveries(
     path = "/v1/{env}/webhooks/{id}/ping",
     summary = "Queue a webhook.ping event for this endpoint only",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 202, description = "Accepted: the delivery"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 202, description = "Accepted: the delivery"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn ping_webhook(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Accepted<Delivery>, ApiError> {
     caller.require(P::Administer)?;
-    let id = path.1;
+    let id = path.id;
     Ok(Accepted(
         run(&caller, move |s, a, now| s.ping_webhook(a, now, id)).await?,
     ))
@@ -138,16 +139,16 @@ pub(crate) async fn ping_webhook(
     path = "/v1/{env}/deliveries/{id}/retry",
     summary = "Send a delivery again now",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 202, description = "Accepted: the delivery"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 202, description = "Accepted: the delivery"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn retry_delivery(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<Accepted<Delivery>, ApiError> {
     caller.require(P::Administer)?;
-    let id = path.1;
+    let id = path.id;
     Ok(Accepted(
         run(&caller, move |s, a, now| s.retry_delivery(a, now, id)).await?,
     ))
@@ -158,18 +159,18 @@ pub(crate) async fn retry_delivery(
     path = "/v1/{env}/webhooks/{id}",
     summary = "Edit a webhook endpoint",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
+    params(IdPath),
     request_body = WebhookPatchBody,
-    responses((status = 200, description = "OK"), (status = 404, description = "NOT_FOUND"), (status = 422, description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 200, description = "OK"), NotFound, Invalid, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn update_webhook(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
     body: ApiJson<WebhookPatchBody>,
 ) -> Result<Json<Webhook>, ApiError> {
     caller.require(P::Administer)?;
-    let (b, id) = (body.0, path.1);
+    let (b, id) = (body.0, path.id);
     Ok(Json(
         run(&caller, move |s, a, now| {
             s.update_webhook(a, now, id, b.url, b.events, b.enabled)
@@ -183,16 +184,16 @@ pub(crate) async fn update_webhook(
     path = "/v1/{env}/webhooks/{id}",
     summary = "Delete a webhook endpoint",
     tag = "admin",
-    params(("env" = String, Path, description = "Environment name"), ("id" = Uuid, Path, description = "Id")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "NOT_FOUND"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    params(IdPath),
+    responses((status = 204, description = "Deleted"), NotFound, Denied),
     security(("bearer" = []))
 )]
 pub(crate) async fn delete_webhook(
     caller: Caller,
-    path: web::Path<(String, Uuid)>,
+    path: web::Path<IdPath>,
 ) -> Result<NoContent, ApiError> {
     caller.require(P::Administer)?;
-    let id = path.1;
+    let id = path.id;
     run(&caller, move |s, a, now| s.delete_webhook(a, now, id)).await?;
     Ok(NoContent)
 }
