@@ -5,7 +5,9 @@ use clap::{Parser, Subcommand};
 use license_http::config::Config;
 use license_http::startup;
 use license_store::admin::Role;
+use license_store::control::{NewOperator, OperatorPatch};
 use license_store::{Actor, Store};
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 #[derive(Parser)]
@@ -29,6 +31,11 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Operators: the people who sign in to the admin API and console.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
     },
     /// Lease signing keys.
     Keys {
@@ -64,6 +71,33 @@ enum TokenCommand {
         role: String,
         #[arg(long)]
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create an operator; the password is read from standard input (or prompted), never argv.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Display name (default: the email).
+        #[arg(long)]
+        name: Option<String>,
+        /// `admin` (or manager, support, viewer) in every environment, or `ENV=ROLE`; repeatable.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// List operators and their roles.
+    List,
+    /// Disable an operator (ends its sessions); the last admin of an environment cannot be.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Set an operator's password, read from standard input (or prompted); ends its sessions.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -113,8 +147,9 @@ async fn main() {
         Command::Migrate => {
             let config = config();
             startup::open_environments(&config).unwrap_or_else(|e| fail(&e));
+            startup::open_control(&config).unwrap_or_else(|e| fail(&e));
             println!(
-                "migrations applied to {} environment(s)",
+                "migrations applied to {} environment(s) and the control database",
                 config.environments.len()
             );
         }
@@ -139,6 +174,7 @@ async fn main() {
             );
             println!("{secret}");
         }
+        Command::Operator { command } => operator(&config(), command),
         Command::Keys {
             command: KeysCommand::Rotate { env },
         } => {
@@ -256,4 +292,127 @@ fn demo(store: &Store, env: &str, extra: usize, keys_out: Option<&std::path::Pat
         std::fs::write(path, keys.join("\n") + "\n")
             .unwrap_or_else(|e| fail(&format!("--keys-out {}: {e}", path.display())));
     }
+}
+
+/// A password from the terminal (asked twice, not echoed) or the first line of standard input.
+fn read_password() -> String {
+    use std::io::{BufRead, IsTerminal};
+    let password = if std::io::stdin().is_terminal() {
+        let first =
+            rpassword::prompt_password("Password: ").unwrap_or_else(|e| fail(&e.to_string()));
+        let again = rpassword::prompt_password("Again: ").unwrap_or_else(|e| fail(&e.to_string()));
+        if first != again {
+            fail("the two passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .unwrap_or_else(|e| fail(&format!("cannot read the password from stdin: {e}")));
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    license_http::credentials::check_password("password", &password)
+        .unwrap_or_else(|e| fail(&e.to_string()));
+    license_http::credentials::hash_password(&password).unwrap_or_else(|e| fail(&e.to_string()))
+}
+
+/// `--role admin` (every environment) or `--role ENV=ROLE` (repeatable).
+fn parse_roles(config: &Config, specs: &[String]) -> BTreeMap<String, Role> {
+    let role = |r: &str| {
+        Role::parse(r).unwrap_or_else(|| {
+            fail(&format!(
+                "--role: {r:?} is not admin, manager, support or viewer"
+            ))
+        })
+    };
+    let mut roles = BTreeMap::new();
+    for spec in specs {
+        match spec.split_once('=') {
+            None => {
+                for e in &config.environments {
+                    roles.insert(e.name.clone(), role(spec));
+                }
+            }
+            Some((env, r)) => {
+                if !config.environments.iter().any(|e| e.name == env) {
+                    fail(&format!("--role: no environment {env:?}"));
+                }
+                roles.insert(env.to_owned(), role(r));
+            }
+        }
+    }
+    roles
+}
+
+fn operator(config: &Config, command: OperatorCommand) {
+    let control = startup::open_control(config).unwrap_or_else(|e| fail(&e));
+    let actor = Actor::named("cli", "cli");
+    let now = OffsetDateTime::now_utc();
+    let find = |email: &str| {
+        control
+            .login_record(email)
+            .unwrap_or_else(|e| fail(&e.to_string()))
+            .unwrap_or_else(|| fail(&format!("--email: no operator {email:?}")))
+            .operator
+    };
+    match command {
+        OperatorCommand::Create { email, name, roles } => {
+            let roles = parse_roles(config, &roles);
+            let new = NewOperator {
+                name: name.unwrap_or_else(|| email.clone()),
+                email,
+                password_hash: Some(read_password()),
+                roles,
+            };
+            let op = control
+                .create_operator(&actor, now, new)
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            println!(
+                "created operator {} ({})",
+                op.email,
+                describe_roles(&op.roles)
+            );
+        }
+        OperatorCommand::List => {
+            let operators = control.operators().unwrap_or_else(|e| fail(&e.to_string()));
+            for op in operators {
+                let state = if op.disabled { " [disabled]" } else { "" };
+                println!(
+                    "{}\t{}\t{}{state}",
+                    op.email,
+                    op.name,
+                    describe_roles(&op.roles)
+                );
+            }
+        }
+        OperatorCommand::Disable { email } => {
+            let op = find(&email);
+            let patch = OperatorPatch {
+                disabled: Some(true),
+                ..OperatorPatch::default()
+            };
+            control
+                .update_operator(&actor, now, op.id, patch)
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            println!("disabled {}; its sessions are ended", op.email);
+        }
+        OperatorCommand::ResetPassword { email } => {
+            let op = find(&email);
+            let hash = read_password();
+            control
+                .set_password(&actor, now, op.id, &hash, None)
+                .unwrap_or_else(|e| fail(&e.to_string()));
+            println!("password of {} set; its sessions are ended", op.email);
+        }
+    }
+}
+
+fn describe_roles(roles: &BTreeMap<String, Role>) -> String {
+    roles
+        .iter()
+        .map(|(e, r)| format!("{e}={}", r.as_str()))
+        .collect::<Vec<_>>()
+        .join(",")
 }

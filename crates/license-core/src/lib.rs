@@ -47,6 +47,7 @@ pub mod keys;
 pub mod lease;
 pub mod seal;
 pub mod state;
+pub mod totp;
 
 pub use decision::{
     ActivationLimit, Decision, Fingerprint, Instance, LicenseSnapshot, Outcome, ProductRef,

@@ -63,6 +63,12 @@ pub struct Config {
     /// Origins a browser frontend may call the admin API from (`KEYSMITH_ADMIN_CORS_ORIGINS`,
     /// comma-separated; none by default).
     pub admin_cors_origins: Vec<String>,
+    /// The control database of operators and sessions (`KEYSMITH_CONTROL_DATABASE_URL`,
+    /// default `sqlite://{data_dir}/control.db`).
+    pub control_database_url: String,
+    /// The public base URL of the admin service (`KEYSMITH_PUBLIC_ADMIN_URL`, default
+    /// `http://{admin_addr}`): setup and invitation links; `https` makes session cookies `Secure`.
+    pub public_admin_url: String,
 }
 
 /// A configuration problem: which variable, and what is wrong with it.
@@ -81,6 +87,9 @@ fn bad(variable: impl Into<String>, problem: impl Into<String>) -> ConfigError {
         problem: problem.into(),
     }
 }
+
+/// Names an environment cannot have: `/v1/auth` and `/v1/operators` are the admin API's own.
+pub const RESERVED_ENV_NAMES: [&str; 2] = ["auth", "operators"];
 
 /// Whether `name` is a valid environment name (`[a-z][a-z0-9-]{0,31}`).
 pub fn valid_env_name(name: &str) -> bool {
@@ -136,6 +145,12 @@ fn environments(
                 format!("{name:?} is not an environment name ([a-z][a-z0-9-]{{0,31}})"),
             ));
         }
+        if RESERVED_ENV_NAMES.contains(&name) {
+            return Err(bad(
+                "KEYSMITH_ENVIRONMENTS",
+                format!("{name:?} is reserved for the admin API's own routes; choose another name"),
+            ));
+        }
         if environments.iter().any(|e: &EnvConfig| e.name == name) {
             return Err(bad(
                 "KEYSMITH_ENVIRONMENTS",
@@ -153,6 +168,41 @@ fn environments(
         });
     }
     Ok(environments)
+}
+
+/// `KEYSMITH_CONTROL_DATABASE_URL`: its own database, never one an environment uses (their
+/// migrations would meet in one schema).
+fn control_url(
+    data_dir: &std::path::Path,
+    environments: &[EnvConfig],
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    const VAR: &str = "KEYSMITH_CONTROL_DATABASE_URL";
+    let url =
+        get(VAR).unwrap_or_else(|| format!("sqlite://{}", data_dir.join("control.db").display()));
+    license_store::Target::parse(&url).map_err(|e| bad(VAR, e.to_string()))?;
+    if let Some(e) = environments.iter().find(|e| e.database_url == url) {
+        return Err(bad(
+            VAR,
+            format!(
+                "is the database of environment {}; give the control database its own",
+                e.name
+            ),
+        ));
+    }
+    Ok(url)
+}
+
+/// A public base URL (`http://` or `https://`, no trailing slash kept).
+fn public_url(var: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let url = value.unwrap_or_else(|| default.to_owned());
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(bad(
+            var,
+            format!("{url:?} is not an http:// or https:// URL"),
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 /// `KEYSMITH_ADMIN_CORS_ORIGINS`: comma-separated origins such as `https://admin.example.com`.
@@ -227,6 +277,12 @@ impl Config {
             .to_owned();
         let admin_cors_origins =
             cors_origins(&get("KEYSMITH_ADMIN_CORS_ORIGINS").unwrap_or_default())?;
+        let control_database_url = control_url(&data_dir, &environments, &get)?;
+        let public_admin_url = public_url(
+            "KEYSMITH_PUBLIC_ADMIN_URL",
+            get("KEYSMITH_PUBLIC_ADMIN_URL"),
+            &format!("http://{admin_addr}"),
+        )?;
         let worker = match get("KEYSMITH_WORKER").as_deref().map(str::trim) {
             None | Some("on") => true,
             Some("off") => false,
@@ -238,6 +294,8 @@ impl Config {
             }
         };
         Ok(Self {
+            control_database_url,
+            public_admin_url,
             worker,
             admin_cors_origins,
             data_dir,

@@ -34,8 +34,22 @@ pub enum ApiError {
         retry_after_secs: u64,
     },
     /// 401 `UNAUTHORIZED`.
-    #[error("a valid bearer token is required")]
+    #[error("sign in, or send a valid bearer token")]
     Unauthorized,
+    /// 401 `INVALID_CREDENTIALS`: wrong email, wrong password or wrong code — never which.
+    #[error("the email, password or code is not right")]
+    InvalidCredentials,
+    /// 401 `TOTP_REQUIRED`: the password was right; this operator also needs a TOTP code.
+    #[error("enter the 6-digit code from your authenticator app")]
+    TotpRequired,
+    /// 403 `CSRF_FAILED`: a cookie-authenticated unsafe request without the session's CSRF token.
+    #[error("send the X-Keysmith-CSRF header with the csrf_token from login or /v1/auth/me")]
+    CsrfFailed,
+    /// 403 `REAUTH_REQUIRED`: enter the password again (`POST /v1/auth/reauth`) first.
+    #[error(
+        "enter your password again to do this (POST /v1/auth/reauth); it stays valid 5 minutes"
+    )]
+    ReauthRequired,
     /// 403 `FORBIDDEN`.
     #[error("the {role} role may not {permission}")]
     Forbidden {
@@ -44,12 +58,18 @@ pub enum ApiError {
         /// What was refused.
         permission: &'static str,
     },
+    /// 403 `FORBIDDEN`: the operator has no role in this environment.
+    #[error("you have no role in environment {0:?}; an admin can grant one")]
+    NoAccess(String),
     /// A store failure, mapped per variant.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// 410 `GONE`: something handed out once was already taken (a job's keys).
     #[error("{0}")]
     Gone(String),
+    /// 500 `INTERNAL`: something that should not fail did (logged; the client sees no detail).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// 503 `UNAVAILABLE`: the blocking pool is gone (shutting down).
     #[error("service is shutting down")]
     Unavailable,
@@ -76,9 +96,14 @@ impl ApiError {
             }
             Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "RATE_LIMITED", none),
             Self::Unauthorized => (S::UNAUTHORIZED, "UNAUTHORIZED", none),
-            Self::Forbidden { .. } => (S::FORBIDDEN, "FORBIDDEN", none),
+            Self::InvalidCredentials => (S::UNAUTHORIZED, "INVALID_CREDENTIALS", none),
+            Self::TotpRequired => (S::UNAUTHORIZED, "TOTP_REQUIRED", none),
+            Self::CsrfFailed => (S::FORBIDDEN, "CSRF_FAILED", none),
+            Self::ReauthRequired => (S::FORBIDDEN, "REAUTH_REQUIRED", none),
+            Self::Forbidden { .. } | Self::NoAccess(_) => (S::FORBIDDEN, "FORBIDDEN", none),
             Self::Unavailable => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", none),
             Self::Gone(_) => (S::GONE, "GONE", none),
+            Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "INTERNAL", none),
             Self::Store(e) => match e {
                 StoreError::NotFound { .. } => (S::NOT_FOUND, "NOT_FOUND", none),
                 StoreError::Invalid { field, .. } => (
@@ -107,6 +132,12 @@ impl ApiError {
                     json!({"field": field}),
                 ),
                 StoreError::HasActivations => (S::CONFLICT, "LICENSE_HAS_ACTIVATIONS", none),
+                StoreError::LastAdmin { environment } => (
+                    S::CONFLICT,
+                    "LAST_ADMIN",
+                    json!({"environment": environment}),
+                ),
+                StoreError::LinkInvalid => (S::GONE, "LINK_INVALID", none),
                 StoreError::Pool(_) => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", none),
                 StoreError::RolledBack
                 | StoreError::Corrupt(_)
@@ -125,7 +156,8 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             // Never echo database internals to a client; they are logged instead.
-            Self::Store(
+            Self::Internal(_)
+            | Self::Store(
                 StoreError::RolledBack
                 | StoreError::Corrupt(_)
                 | StoreError::Config(_)

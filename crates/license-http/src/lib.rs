@@ -18,6 +18,7 @@ pub mod abuse;
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod credentials;
 pub mod environments;
 pub mod error;
 pub mod extract;
@@ -29,6 +30,7 @@ pub mod ratelimit;
 pub mod respond;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;
 pub mod validation;
 pub mod workers;
 
@@ -52,6 +54,71 @@ pub struct AppState {
     pub public_validation_url: String,
     /// Abuse counters (validation service).
     pub abuse: abuse::AbuseDetector,
+    /// Operators and their sessions (admin service only).
+    pub operators: Option<Operators>,
+    /// The time (tests move it; the services read the system clock).
+    pub clock: Clock,
+}
+
+/// Where the time comes from.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> time::OffsetDateTime + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self(Arc::new(time::OffsetDateTime::now_utc))
+    }
+
+    /// A clock that reads `f` (tests).
+    pub fn from_fn(f: impl Fn() -> time::OffsetDateTime + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// Now.
+    pub fn now(&self) -> time::OffsetDateTime {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// The admin service's operator side (SPEC §11): the control database, login throttling, and
+/// what sign-in links and cookies need.
+#[derive(Debug)]
+pub struct Operators {
+    /// The control database.
+    pub control: license_store::control::ControlStore,
+    /// Failed sign-ins per IP and email.
+    pub throttle: throttle::LoginThrottle,
+    /// Base URL of the admin service, for setup and invitation links.
+    pub public_admin_url: String,
+    /// A hash of no one's password, checked for unknown emails (equal time).
+    pub dummy_hash: String,
+}
+
+impl Operators {
+    /// Sets up the operator side over `control`.
+    pub fn new(
+        control: license_store::control::ControlStore,
+        public_admin_url: &str,
+    ) -> Result<Self, error::ApiError> {
+        Ok(Self {
+            control,
+            throttle: throttle::LoginThrottle::default(),
+            public_admin_url: public_admin_url.trim_end_matches('/').to_owned(),
+            dummy_hash: credentials::dummy_hash()?,
+        })
+    }
+
+    /// Whether session cookies carry `Secure` (the admin URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_admin_url.starts_with("https://")
+    }
 }
 
 /// Everything an app instance shares across workers.
@@ -71,6 +138,8 @@ impl Shared {
                 limiter: ratelimit::Limiter::new(rates),
                 public_validation_url: String::new(),
                 abuse: abuse::AbuseDetector::default(),
+                operators: None,
+                clock: Clock::system(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson(validation_openapi())),
@@ -78,7 +147,12 @@ impl Shared {
     }
 
     /// Shared data for the admin service (no rate limits: every call is authenticated).
-    pub fn admin(envs: Environments, public_validation_url: &str) -> Self {
+    pub fn admin(
+        envs: Environments,
+        operators: Operators,
+        public_validation_url: &str,
+        clock: Clock,
+    ) -> Self {
         let off = config::RateLimits {
             per_key: None,
             per_ip: None,
@@ -90,6 +164,8 @@ impl Shared {
                 limiter: ratelimit::Limiter::new(off),
                 public_validation_url: public_validation_url.trim_end_matches('/').to_owned(),
                 abuse: abuse::AbuseDetector::default(),
+                operators: Some(operators),
+                clock,
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson(admin_openapi())),

@@ -28,7 +28,7 @@ pub struct ValidationApi;
 /// The OpenAPI document of the admin service.
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "Keysmith admin API", description = "The operators' REST API over the whole license lifecycle. Every route needs `Authorization: Bearer <token>`; the token's role (admin, manager, support, viewer) decides what it may do. Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}`."),
+    info(title = "Keysmith admin API", description = "The operators' REST API over the whole license lifecycle. Programs send `Authorization: Bearer <token>` (a token of the path's environment); people sign in at `POST /v1/auth/login` and send the `keysmith_session` cookie, plus `X-Keysmith-CSRF` on POST, PUT, PATCH and DELETE. The role in the path's environment (admin, manager, support, viewer) decides what a caller may do. Errors are `{\"error\":{\"code\",\"message\",\"request_id\"}}`."),
     paths(
         admin::products::products,
         admin::products::create_product,
@@ -79,6 +79,20 @@ pub struct ValidationApi;
         admin::webhooks::retry_delivery,
         admin::webhooks::update_webhook,
         admin::webhooks::delete_webhook,
+        admin::sessions::login,
+        admin::sessions::logout,
+        admin::sessions::me,
+        admin::sessions::change_password,
+        admin::sessions::reauth,
+        admin::sessions::totp,
+        admin::sessions::setup,
+        admin::sessions::set_password,
+        admin::operators::list,
+        admin::operators::invite,
+        admin::operators::get,
+        admin::operators::update,
+        admin::operators::reset_password,
+        admin::operators::audit,
         admin::jobs::generate,
         admin::jobs::job_keys,
         admin::export::export_csv,
@@ -92,15 +106,26 @@ pub struct ValidationApi;
 )]
 pub struct AdminApi;
 
+/// The admin API's two ways in: a bearer token (programs) and the session cookie (people).
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                "The session cookie set by POST /v1/auth/login. Unsafe methods also need the \
+                 X-Keysmith-CSRF header with the session's csrf_token.",
+            ))),
         );
     }
 }

@@ -96,6 +96,9 @@ pub enum Secret {
     /// A webhook endpoint's signing secret.
     #[serde(rename = "secret")]
     Signing(String),
+    /// An invited operator's one-time link to choose a password.
+    #[serde(rename = "set_password_url")]
+    SetPasswordUrl(String),
 }
 
 impl<T: Serialize> Responder for CreatedWithSecret<T> {
@@ -116,5 +119,20 @@ impl From<license_store::licenses::Created>
             secret: Secret::Key(c.key.expose().to_owned()),
             item: c.license,
         }
+    }
+}
+
+/// 200 with a body that holds a secret (a revealed key, a TOTP secret, a set-password link):
+/// never cached.
+#[derive(Debug)]
+pub struct NoStore<T>(pub T);
+
+impl<T: Serialize> Responder for NoStore<T> {
+    type Body = BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(self.0)
     }
 }

@@ -5,7 +5,10 @@
 use actix_web::dev::Server;
 use time::OffsetDateTime;
 
-use crate::Shared;
+use license_store::Actor;
+use license_store::control::{ControlStore, LinkPurpose};
+
+use crate::{Clock, Operators, Shared};
 
 use crate::config::Config;
 use crate::environments::Environments;
@@ -38,6 +41,45 @@ pub fn open_environments(config: &Config) -> Result<Environments, String> {
     Ok(envs)
 }
 
+/// Opens the control database of operators and sessions (migrating it).
+pub fn open_control(config: &Config) -> Result<ControlStore, String> {
+    let (master, _) = master::load_or_create(&config.master_key_file)?;
+    let control = ControlStore::open(&config.control_database_url, &master)
+        .map_err(|e| format!("KEYSMITH_CONTROL_DATABASE_URL (control database): {e}"))?;
+    tracing::info!(
+        database = %license_store::db::redact_url(&config.control_database_url),
+        "control database ready"
+    );
+    Ok(control)
+}
+
+/// While no operator exists, a fresh one-time setup link (valid 1 hour) for the first admin,
+/// logged at start-up: `{public admin URL}/admin/setup#<secret>`.
+fn offer_setup_link(config: &Config, control: &ControlStore) -> Result<(), String> {
+    let fail = |e: license_store::StoreError| format!("control database: {e}");
+    if control.operator_count().map_err(fail)? > 0 {
+        return Ok(());
+    }
+    let secret = control
+        .create_link(
+            &Actor::system("startup"),
+            OffsetDateTime::now_utc(),
+            LinkPurpose::Setup,
+            None,
+            SETUP_LINK_TTL,
+        )
+        .map_err(fail)?;
+    tracing::warn!(
+        "no operator exists yet: open {}/admin/setup#{secret} within 1 hour to create the first \
+         admin (or run `keysmith operator create --email you@example.com --role admin`)",
+        config.public_admin_url
+    );
+    Ok(())
+}
+
+/// How long the first-operator setup link is valid.
+pub const SETUP_LINK_TTL: time::Duration = time::Duration::hours(1);
+
 /// Reads the configuration from the environment and starts logging.
 pub fn load_config() -> Result<Config, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
@@ -59,7 +101,15 @@ fn admin_server(config: &Config, envs: Environments) -> Result<Server, String> {
     if config.worker {
         crate::workers::lifecycle::spawn(envs.clone());
     }
-    let shared = Shared::admin(envs, &config.public_validation_url);
+    let control = open_control(config)?;
+    offer_setup_link(config, &control)?;
+    let operators = Operators::new(control, &config.public_admin_url).map_err(|e| e.to_string())?;
+    let shared = Shared::admin(
+        envs,
+        operators,
+        &config.public_validation_url,
+        Clock::system(),
+    );
     crate::serve_admin(shared, config.admin_addr, config.admin_cors_origins.clone()).map_err(|e| {
         format!(
             "KEYSMITH_ADMIN_ADDR: cannot listen on {}: {e}",

@@ -18,6 +18,30 @@ use crate::error::{StoreError, StoreResult};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const CONTROL_SQLITE_MIGRATIONS: EmbeddedMigrations =
+    embed_migrations!("../../migrations/control/sqlite");
+const CONTROL_PG_MIGRATIONS: EmbeddedMigrations =
+    embed_migrations!("../../migrations/control/postgres");
+
+/// Which kind of database a connection serves, and so which migrations it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// An environment's database (`migrations/{sqlite,postgres}`).
+    Environment,
+    /// The control database of operators and sessions (`migrations/control/{sqlite,postgres}`).
+    Control,
+}
+
+impl Schema {
+    fn migrations(self, postgres: bool) -> EmbeddedMigrations {
+        match (self, postgres) {
+            (Self::Environment, false) => SQLITE_MIGRATIONS,
+            (Self::Environment, true) => PG_MIGRATIONS,
+            (Self::Control, false) => CONTROL_SQLITE_MIGRATIONS,
+            (Self::Control, true) => CONTROL_PG_MIGRATIONS,
+        }
+    }
+}
 
 /// One database connection, SQLite or PostgreSQL.
 #[derive(diesel::MultiConnection)]
@@ -168,8 +192,13 @@ impl PoolOptions {
     }
 }
 
-/// Runs pending migrations on one connection of `target`, then builds the pool.
+/// Runs pending environment migrations on one connection of `target`, then builds the pool.
 pub fn connect(target: &Target, options: PoolOptions) -> StoreResult<Pool> {
+    connect_schema(target, options, Schema::Environment)
+}
+
+/// Runs pending migrations of `schema` on one connection of `target`, then builds the pool.
+pub fn connect_schema(target: &Target, options: PoolOptions, schema: Schema) -> StoreResult<Pool> {
     if let Target::Sqlite(path) = target
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
@@ -186,7 +215,7 @@ pub fn connect(target: &Target, options: PoolOptions) -> StoreResult<Pool> {
     let mut conn = manager
         .establish()
         .map_err(|e| StoreError::Config(format!("cannot connect to {}: {e}", describe(target))))?;
-    migrate(&mut conn)?;
+    migrate_schema(&mut conn, schema)?;
     drop(conn);
     r2d2::Pool::builder()
         .max_size(options.max_size)
@@ -205,16 +234,25 @@ fn describe(target: &Target) -> String {
     }
 }
 
-/// Applies every pending migration. On PostgreSQL an advisory lock makes instances starting
-/// together take turns (SQLite's own write lock does that there).
+/// Applies every pending environment migration.
 pub fn migrate(conn: &mut DbConn) -> StoreResult<()> {
+    migrate_schema(conn, Schema::Environment)
+}
+
+/// Applies every pending migration of `schema`. On PostgreSQL an advisory lock makes instances
+/// starting together take turns (SQLite's own write lock does that there).
+pub fn migrate_schema(conn: &mut DbConn, schema: Schema) -> StoreResult<()> {
     const MIGRATION_LOCK: i64 = 0x6b65_7973_6d69_7468; // "keysmith"
     let result = match conn {
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConn::Sqlite(c) => c
+            .run_pending_migrations(schema.migrations(false))
+            .map(|_| ()),
         DbConn::Pg(c) => {
             c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
                 .map_err(StoreError::Database)?;
-            let r = c.run_pending_migrations(PG_MIGRATIONS).map(|_| ());
+            let r = c
+                .run_pending_migrations(schema.migrations(true))
+                .map(|_| ());
             c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
                 .map_err(StoreError::Database)?;
             r
@@ -223,11 +261,18 @@ pub fn migrate(conn: &mut DbConn) -> StoreResult<()> {
     result.map_err(|e| StoreError::Migration(e.to_string()))
 }
 
-/// Reverts every migration (for the migration round-trip test).
+/// Reverts every environment migration (for the migration round-trip test).
 pub fn revert_all(conn: &mut DbConn) -> StoreResult<()> {
+    revert_all_schema(conn, Schema::Environment)
+}
+
+/// Reverts every migration of `schema` (for the migration round-trip test).
+pub fn revert_all_schema(conn: &mut DbConn, schema: Schema) -> StoreResult<()> {
     let r = match conn {
-        DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|_| ()),
-        DbConn::Pg(c) => c.revert_all_migrations(PG_MIGRATIONS).map(|_| ()),
+        DbConn::Sqlite(c) => c
+            .revert_all_migrations(schema.migrations(false))
+            .map(|_| ()),
+        DbConn::Pg(c) => c.revert_all_migrations(schema.migrations(true)).map(|_| ()),
     };
     r.map_err(|e| StoreError::Migration(e.to_string()))
 }

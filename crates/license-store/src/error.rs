@@ -54,6 +54,19 @@ pub enum StoreError {
     /// A license that was ever activated is deleted only with `force` (`LICENSE_HAS_ACTIVATIONS`).
     #[error("license has been activated; delete with force=true to delete it anyway")]
     HasActivations,
+    /// The change would leave an environment without an enabled admin operator (`LAST_ADMIN`).
+    #[error(
+        "{environment} would be left without an admin; make another operator admin there first"
+    )]
+    LastAdmin {
+        /// The environment.
+        environment: String,
+    },
+    /// A one-time link is unknown, used or expired (`LINK_INVALID`).
+    #[error(
+        "this link is not valid: it was used already, has expired, or was replaced by a newer one"
+    )]
+    LinkInvalid,
     /// A transaction was rolled back on purpose (a dry run, or an all-or-nothing import with
     /// row errors); the caller reports what would have happened.
     #[error("rolled back")]

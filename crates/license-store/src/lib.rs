@@ -14,6 +14,7 @@ pub mod activation;
 pub mod admin;
 pub mod audit;
 pub mod catalog;
+pub mod control;
 pub mod db;
 pub mod error;
 pub mod import;

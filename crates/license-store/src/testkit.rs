@@ -13,6 +13,7 @@
 )]
 
 use crate::catalog::{NewCustomer, NewGenerator, NewProduct};
+use crate::control::ControlStore;
 use crate::licenses::{Created, NewLicense};
 use crate::model::{Customer, ExpiryBasis, Generator, Product};
 use crate::{Actor, Store};
@@ -128,6 +129,22 @@ impl TestDb {
         Store::open(self.store.env(), &self.url, &master()).unwrap()
     }
 
+    /// A fresh control database on the same backend (operators and sessions, SPEC §11).
+    pub fn control(&self) -> TestControlDb {
+        match &self.backing {
+            Backing::Sqlite(_) => TestControlDb::sqlite(),
+            Backing::Postgres { .. } => {
+                let (admin_url, name) = fresh_pg_database().expect("PostgreSQL is up");
+                let url = pg_url_for(&admin_url, &name);
+                TestControlDb {
+                    store: ControlStore::open(&url, &master()).unwrap(),
+                    url,
+                    _backing: Backing::Postgres { admin_url, name },
+                }
+            }
+        }
+    }
+
     pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
         match &self.backing {
             Backing::Sqlite(dir) => Some(dir.path().join("test.db")),
@@ -136,12 +153,41 @@ impl TestDb {
     }
 }
 
-impl Drop for TestDb {
+/// A PostgreSQL test database is dropped with its owner (after the owner's pool, declared first).
+impl Drop for Backing {
     fn drop(&mut self) {
-        if let Backing::Postgres { admin_url, name } = &self.backing
+        if let Backing::Postgres { admin_url, name } = self
             && let Ok(mut admin) = PgConnection::establish(admin_url)
         {
             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+/// A fresh control database (see [`TestDb::control`]).
+#[derive(Debug)]
+pub struct TestControlDb {
+    pub store: ControlStore,
+    pub url: String,
+    _backing: Backing,
+}
+
+impl std::ops::Deref for TestControlDb {
+    type Target = ControlStore;
+    fn deref(&self) -> &ControlStore {
+        &self.store
+    }
+}
+
+impl TestControlDb {
+    /// A fresh SQLite control database.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("control.db").display());
+        Self {
+            store: ControlStore::open(&url, &master()).unwrap(),
+            url,
+            _backing: Backing::Sqlite(dir),
         }
     }
 }

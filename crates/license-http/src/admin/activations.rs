@@ -17,7 +17,7 @@ use crate::respond::List;
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn license_activations(
     caller: Caller,
@@ -37,7 +37,7 @@ pub(crate) async fn license_activations(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn deactivate_activation(
     caller: Caller,

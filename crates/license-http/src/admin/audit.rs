@@ -32,7 +32,7 @@ pub(crate) struct AuditQuery {
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), BadRequest, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn audit(
     caller: Caller,
@@ -70,7 +70,7 @@ pub(crate) struct EventQuery {
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn events(
     caller: Caller,

@@ -47,7 +47,7 @@ pub(crate) struct CustomerQuery {
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn customers(
     caller: Caller,
@@ -69,7 +69,7 @@ pub(crate) async fn customers(
     params(EnvPath),
     request_body = CustomerBody,
     responses((status = 201, description = "Created"), Conflict, Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn create_customer(
     caller: Caller,
@@ -93,7 +93,7 @@ pub(crate) async fn create_customer(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn customer(
     caller: Caller,
@@ -112,7 +112,7 @@ pub(crate) async fn customer(
     params(IdPath),
     request_body = CustomerPatchBody,
     responses((status = 200, description = "OK"), NotFound, Conflict, Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn update_customer(
     caller: Caller,
@@ -144,7 +144,7 @@ pub(crate) async fn update_customer(
     tag = "admin",
     params(IdPath),
     responses((status = 204, description = "Deleted"), NotFound, Conflict, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn delete_customer(
     caller: Caller,

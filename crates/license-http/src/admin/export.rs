@@ -140,7 +140,7 @@ fn export(caller: &Caller, q: &LicenseQuery, format: Format) -> Result<HttpRespo
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), BadRequest, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn export_csv(
     caller: Caller,
@@ -156,7 +156,7 @@ pub(crate) async fn export_csv(
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), BadRequest, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn export_json(
     caller: Caller,

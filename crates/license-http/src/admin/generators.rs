@@ -68,7 +68,7 @@ pub(crate) struct GeneratorQuery {
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn generators(
     caller: Caller,
@@ -89,7 +89,7 @@ pub(crate) async fn generators(
     params(EnvPath),
     request_body = GeneratorBody,
     responses((status = 201, description = "Created"), Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn create_generator(
     caller: Caller,
@@ -118,7 +118,7 @@ pub(crate) async fn create_generator(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn generator(
     caller: Caller,
@@ -137,7 +137,7 @@ pub(crate) async fn generator(
     params(IdPath),
     request_body = GeneratorPatchBody,
     responses((status = 200, description = "OK"), NotFound, Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn update_generator(
     caller: Caller,
@@ -175,7 +175,7 @@ pub(crate) async fn update_generator(
     tag = "admin",
     params(IdPath),
     responses((status = 204, description = "Deleted"), NotFound, Conflict, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn delete_generator(
     caller: Caller,

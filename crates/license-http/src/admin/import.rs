@@ -88,7 +88,7 @@ pub fn parse_import(text: &str) -> Result<Vec<ImportRow>, ApiError> {
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), (status = 415, description = "UNSUPPORTED_MEDIA_TYPE"), Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn import(
     caller: Caller,

@@ -24,7 +24,7 @@ use crate::respond::{Accepted, List};
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn jobs(caller: Caller, q: web::Query<PageQuery>) -> Result<List<Job>, ApiError> {
     caller.require(P::Read)?;
@@ -39,7 +39,7 @@ pub(crate) async fn jobs(caller: Caller, q: web::Query<PageQuery>) -> Result<Lis
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn job(caller: Caller, path: web::Path<IdPath>) -> Result<Json<Job>, ApiError> {
     caller.require(P::Read)?;
@@ -68,7 +68,7 @@ pub struct JobAccepted {
     params(IdPath),
     request_body = GenerateBody,
     responses((status = 202, description = "Accepted: the job"), NotFound, Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn generate(
     caller: Caller,
@@ -92,7 +92,7 @@ pub(crate) async fn generate(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), (status = 410, description = "GONE: keys already downloaded"), Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn job_keys(
     caller: Caller,

@@ -14,7 +14,7 @@ use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::openapi::{Conflict, Denied, NotFound};
-use crate::respond::CreatedWithSecret;
+use crate::respond::{CreatedWithSecret, NoStore};
 
 /// A license's full key, read back by `reveal`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -52,7 +52,7 @@ pub(crate) async fn act(
     params(IdPath),
     request_body = AssignBody,
     responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn assign(
     caller: Caller,
@@ -78,7 +78,7 @@ pub(crate) async fn assign(
     params(IdPath),
     request_body = SuspendBody,
     responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn suspend(
     caller: Caller,
@@ -103,7 +103,7 @@ pub(crate) async fn suspend(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn unsuspend(
     caller: Caller,
@@ -120,7 +120,7 @@ pub(crate) async fn unsuspend(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn inactivate(
     caller: Caller,
@@ -137,7 +137,7 @@ pub(crate) async fn inactivate(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn reactivate(
     caller: Caller,
@@ -154,7 +154,7 @@ pub(crate) async fn reactivate(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn revoke(
     caller: Caller,
@@ -171,7 +171,7 @@ pub(crate) async fn revoke(
     tag = "admin",
     params(IdPath),
     responses((status = 201, description = "Created"), NotFound, Conflict, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn remint(
     caller: Caller,
@@ -191,16 +191,18 @@ pub(crate) async fn remint(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn reveal(
     caller: Caller,
     path: web::Path<IdPath>,
-) -> Result<Json<RevealedKey>, ApiError> {
+    state: web::Data<crate::AppState>,
+) -> Result<NoStore<RevealedKey>, ApiError> {
     caller.require(P::Reveal)?;
+    caller.require_recent_password(state.clock.now()).await?;
     let id = path.id;
     let key = run(&caller, move |s, a, now| s.reveal(a, now, id)).await?;
-    Ok(Json(RevealedKey {
+    Ok(NoStore(RevealedKey {
         key: key.expose().to_owned(),
     }))
 }

@@ -62,7 +62,7 @@ pub(crate) struct LicensePatchBody {
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), BadRequest, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn licenses(
     caller: Caller,
@@ -83,7 +83,7 @@ pub(crate) async fn licenses(
     params(EnvPath),
     request_body = LicenseBody,
     responses((status = 201, description = "Created"), Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn create_license(
     caller: Caller,
@@ -112,7 +112,7 @@ pub(crate) async fn create_license(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn license(
     caller: Caller,
@@ -131,7 +131,7 @@ pub(crate) async fn license(
     params(IdPath),
     request_body = LicensePatchBody,
     responses((status = 200, description = "OK"), NotFound, Conflict, Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn update_license(
     caller: Caller,
@@ -182,7 +182,7 @@ pub(crate) struct DeleteQuery {
     tag = "admin",
     params(IdPath),
     responses((status = 204, description = "Deleted"), NotFound, Conflict, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn delete_license(
     caller: Caller,

@@ -19,9 +19,11 @@ pub mod import;
 pub mod jobs;
 pub mod license_actions;
 pub mod licenses;
+pub mod operators;
 pub mod preview;
 pub mod products;
 pub mod query;
+pub mod sessions;
 pub mod settings;
 pub mod stats;
 pub mod tokens;
@@ -38,9 +40,13 @@ pub(crate) async fn run<T: Send + 'static>(
     Ok(web::block(move || f(env.store(), &actor, now)).await??)
 }
 
-/// Routes of the admin service under `/v1/{env}`. Literal paths (`/licenses/export.csv`,
-/// `/licenses/import`, `/jobs/{id}/keys.csv`) come before `/licenses/{id}` so they win.
+/// Routes of the admin service: `/v1/auth` and `/v1/operators` (so no environment may be called
+/// `auth` or `operators`), then everything under `/v1/{env}`. Literal paths
+/// (`/licenses/export.csv`, `/licenses/import`, `/jobs/{id}/keys.csv`) come before
+/// `/licenses/{id}` so they win.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    sessions::configure(cfg);
+    operators::configure(cfg);
     cfg.service(
         web::scope("/v1/{env}")
             .configure(export::configure)

@@ -59,7 +59,7 @@ fn samples(base: &str, env: &str, key_placeholder: &str) -> CodeSamples {
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn preview(
     caller: Caller,
@@ -67,6 +67,7 @@ pub(crate) async fn preview(
     state: web::Data<crate::AppState>,
 ) -> Result<Json<Preview>, ApiError> {
     caller.require(P::Preview)?;
+    caller.require_recent_password(state.clock.now()).await?;
     let (env, id) = (caller.env.clone(), path.id);
     let (view, activations, lease) = web::block(move || -> Result<_, ApiError> {
         let view = env.store().license(id)?;

@@ -44,7 +44,7 @@ pub(crate) struct ProductPatchBody {
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn products(
     caller: Caller,
@@ -65,7 +65,7 @@ pub(crate) async fn products(
     params(EnvPath),
     request_body = ProductBody,
     responses((status = 201, description = "Created"), Conflict, Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn create_product(
     caller: Caller,
@@ -89,7 +89,7 @@ pub(crate) async fn create_product(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn product(
     caller: Caller,
@@ -108,7 +108,7 @@ pub(crate) async fn product(
     params(IdPath),
     request_body = ProductPatchBody,
     responses((status = 200, description = "OK"), NotFound, Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn update_product(
     caller: Caller,
@@ -143,7 +143,7 @@ pub(crate) async fn update_product(
     tag = "admin",
     params(IdPath),
     responses((status = 204, description = "Deleted"), NotFound, Conflict, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn delete_product(
     caller: Caller,

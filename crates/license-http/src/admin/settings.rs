@@ -18,7 +18,7 @@ use crate::openapi::{Denied, Invalid};
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn settings(caller: Caller) -> Result<Json<Settings>, ApiError> {
     caller.require(P::Read)?;
@@ -32,7 +32,7 @@ pub(crate) async fn settings(caller: Caller) -> Result<Json<Settings>, ApiError>
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn put_settings(
     caller: Caller,

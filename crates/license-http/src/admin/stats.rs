@@ -16,7 +16,7 @@ use crate::openapi::Denied;
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn stats(caller: Caller) -> Result<Json<Stats>, ApiError> {
     caller.require(P::Read)?;

@@ -27,7 +27,7 @@ pub(crate) struct TokenBody {
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn tokens(caller: Caller) -> Result<List<Token>, ApiError> {
     caller.require(P::Administer)?;
@@ -42,7 +42,7 @@ pub(crate) async fn tokens(caller: Caller) -> Result<List<Token>, ApiError> {
     params(EnvPath),
     request_body = TokenBody,
     responses((status = 201, description = "Created"), Conflict, Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn create_token(
     caller: Caller,
@@ -67,7 +67,7 @@ pub(crate) async fn create_token(
     tag = "admin",
     params(IdPath),
     responses((status = 204, description = "Deleted"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn delete_token(
     caller: Caller,

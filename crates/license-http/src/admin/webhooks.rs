@@ -36,7 +36,7 @@ pub(crate) struct WebhookPatchBody {
     tag = "admin",
     params(EnvPath),
     responses((status = 200, description = "OK"), Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn webhooks(
     caller: Caller,
@@ -57,7 +57,7 @@ pub(crate) async fn webhooks(
     params(EnvPath),
     request_body = WebhookBody,
     responses((status = 201, description = "Created"), Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn create_webhook(
     caller: Caller,
@@ -82,7 +82,7 @@ pub(crate) async fn create_webhook(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn webhook(
     caller: Caller,
@@ -100,7 +100,7 @@ pub(crate) async fn webhook(
     tag = "admin",
     params(IdPath),
     responses((status = 200, description = "OK"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn webhook_deliveries(
     caller: Caller,
@@ -121,7 +121,7 @@ pub(crate) async fn webhook_deliveries(
     tag = "admin",
     params(IdPath),
     responses((status = 202, description = "Accepted: the delivery"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn ping_webhook(
     caller: Caller,
@@ -141,7 +141,7 @@ pub(crate) async fn ping_webhook(
     tag = "admin",
     params(IdPath),
     responses((status = 202, description = "Accepted: the delivery"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn retry_delivery(
     caller: Caller,
@@ -162,7 +162,7 @@ pub(crate) async fn retry_delivery(
     params(IdPath),
     request_body = WebhookPatchBody,
     responses((status = 200, description = "OK"), NotFound, Invalid, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn update_webhook(
     caller: Caller,
@@ -186,7 +186,7 @@ pub(crate) async fn update_webhook(
     tag = "admin",
     params(IdPath),
     responses((status = 204, description = "Deleted"), NotFound, Denied),
-    security(("bearer" = []))
+    security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn delete_webhook(
     caller: Caller,

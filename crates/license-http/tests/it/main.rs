@@ -7,6 +7,7 @@ mod admin;
 mod bulk;
 mod openapi;
 mod receiver;
+mod sessions;
 mod support;
 mod validation;
 mod webhooks;

@@ -86,6 +86,18 @@ fn checked_in_admin_openapi_is_current_and_lists_every_route() {
         "/v1/{env}/jobs",
         "/v1/{env}/jobs/{id}",
         "/v1/{env}/jobs/{id}/keys.csv",
+        "/v1/auth/login",
+        "/v1/auth/logout",
+        "/v1/auth/me",
+        "/v1/auth/password",
+        "/v1/auth/totp",
+        "/v1/auth/reauth",
+        "/v1/auth/setup",
+        "/v1/auth/set-password",
+        "/v1/operators",
+        "/v1/operators/{id}",
+        "/v1/operators/{id}/reset-password",
+        "/v1/operators/audit",
         "/healthz",
         "/readyz",
         "/metrics",
@@ -98,5 +110,14 @@ fn checked_in_admin_openapi_is_current_and_lists_every_route() {
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
+    );
+    let session = &doc["components"]["securitySchemes"]["session"];
+    assert_eq!(
+        (
+            session["type"].as_str(),
+            session["in"].as_str(),
+            session["name"].as_str()
+        ),
+        (Some("apiKey"), Some("cookie"), Some("keysmith_session"))
     );
 }

@@ -13,11 +13,14 @@ use actix_web::http::header::HeaderMap;
 use actix_web::test::{self, TestRequest};
 use license_core::PublicKey;
 use license_http::config::RateLimits;
-use license_http::{Environments, Shared, admin_app, validation_app};
+use std::sync::{Arc, Mutex};
+
+use license_http::{Clock, Environments, Operators, Shared, admin_app, validation_app};
 use license_store::Store;
 use license_store::admin::Role;
-use license_store::testkit::{TestDb, admin, now};
+use license_store::testkit::{TestControlDb, TestDb, admin, now};
 use serde_json::Value;
+use time::OffsetDateTime;
 
 /// Runs an async test body on an actix system.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -26,10 +29,13 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// The admin service's public validation URL in tests (it shows in code samples).
 pub const PUBLIC_VALIDATION_URL: &str = "https://licensing.example.com";
+/// The admin service's public URL in tests (https: cookies are `Secure`).
+pub const PUBLIC_ADMIN_URL: &str = "https://keysmith.example.com";
 /// The one origin the admin service's CORS lets in, in tests.
 pub const CONSOLE_ORIGIN: &str = "https://admin.example.com";
 
-/// Both services over the same environments.
+/// Both services over the same environments, with a control database on the first
+/// environment's backend and a clock the test moves.
 pub struct TestApp {
     validation: Shared,
     admin: Shared,
@@ -37,6 +43,9 @@ pub struct TestApp {
     store: Store,
     /// The admin token `root` (role admin) of the first environment, after [`TestApp::with_token`].
     pub token: String,
+    /// Operators and sessions.
+    pub control: TestControlDb,
+    clock: Arc<Mutex<OffsetDateTime>>,
 }
 
 /// A response, read.
@@ -68,12 +77,33 @@ impl TestApp {
             db.ensure_signing_key(now()).unwrap();
         }
         let envs = Environments::from_stores(dbs.iter().map(|d| d.store.clone()));
+        let control = dbs[0].control();
+        let clock = Arc::new(Mutex::new(OffsetDateTime::now_utc()));
+        let read = clock.clone();
+        let operators = Operators::new(control.store.clone(), PUBLIC_ADMIN_URL).unwrap();
         Self {
             validation: Shared::validation(envs.clone(), rates),
-            admin: Shared::admin(envs, PUBLIC_VALIDATION_URL),
+            admin: Shared::admin(
+                envs,
+                operators,
+                PUBLIC_VALIDATION_URL,
+                Clock::from_fn(move || *read.lock().unwrap()),
+            ),
             store: dbs[0].store.clone(),
             token: String::new(),
+            control,
+            clock,
         }
+    }
+
+    /// The admin service's time.
+    pub fn now(&self) -> OffsetDateTime {
+        *self.clock.lock().unwrap()
+    }
+
+    /// Moves the admin service's clock.
+    pub fn advance(&self, by: time::Duration) {
+        *self.clock.lock().unwrap() += by;
     }
 
     /// Creates the admin token `root` (role admin) in the first environment.
@@ -211,4 +241,81 @@ async fn read(res: actix_web::dev::ServiceResponse<impl actix_web::body::Message
         body,
         headers,
     }
+}
+
+/// A signed-in browser: its session cookie's secret and its CSRF token.
+#[derive(Debug, Clone)]
+pub struct Browser {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl TestApp {
+    /// Creates an operator with a password and these roles, straight in the control database.
+    pub fn operator(
+        &self,
+        email: &str,
+        password: &str,
+        roles: &[(&str, Role)],
+    ) -> license_store::control::Operator {
+        let new = license_store::control::NewOperator {
+            email: email.into(),
+            name: email.into(),
+            password_hash: Some(license_http::credentials::hash_password(password).unwrap()),
+            roles: roles.iter().map(|(e, r)| ((*e).to_owned(), *r)).collect(),
+        };
+        self.control.create_operator(&admin(), now(), new).unwrap()
+    }
+
+    /// `POST /v1/auth/login`; the browser when it worked.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        totp: Option<&str>,
+    ) -> (Reply, Option<Browser>) {
+        let mut body = serde_json::json!({"email": email, "password": password});
+        if let Some(code) = totp {
+            body["totp"] = code.into();
+        }
+        let r = self
+            .call(
+                None,
+                TestRequest::post().uri("/v1/auth/login").set_json(body),
+            )
+            .await;
+        let browser = session_cookie(&r).map(|cookie| Browser {
+            cookie,
+            csrf: r.body["csrf_token"].as_str().unwrap_or_default().to_owned(),
+        });
+        (r, browser)
+    }
+
+    /// `GET /v1/auth/me` as `browser`.
+    pub async fn me(&self, browser: &Browser) -> Reply {
+        self.as_browser(browser, false, TestRequest::get().uri("/v1/auth/me"))
+            .await
+    }
+
+    /// Sends `req` to the admin service as `browser` (cookie and, when `csrf`, its CSRF token).
+    pub async fn as_browser(&self, browser: &Browser, csrf: bool, req: TestRequest) -> Reply {
+        let req = req.cookie(actix_web::cookie::Cookie::new(
+            license_http::auth::SESSION_COOKIE,
+            browser.cookie.clone(),
+        ));
+        let req = if csrf {
+            req.insert_header((license_http::auth::CSRF_HEADER, browser.csrf.clone()))
+        } else {
+            req
+        };
+        self.call(None, req).await
+    }
+}
+
+/// The session secret a response sets, if it sets one.
+pub fn session_cookie(r: &Reply) -> Option<String> {
+    let header = r.headers.get("set-cookie")?.to_str().ok()?;
+    let c = actix_web::cookie::Cookie::parse(header.to_owned()).ok()?;
+    (c.name() == license_http::auth::SESSION_COOKIE && !c.value().is_empty())
+        .then(|| c.value().to_owned())
 }
