@@ -320,3 +320,178 @@ fn a_mint_job_killed_mid_run_finishes_after_restart_and_keys_never_reach_the_log
         "the admin token reached the log"
     );
 }
+
+/// `keysmith` with `args`, the configuration of `launch` and `stdin` piped in.
+fn cli(data: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keysmith"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KEYSMITH_DATA_DIR", data)
+        .env("KEYSMITH_ENVIRONMENTS", "production")
+        .env("KEYSMITH_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `POST` as JSON to the admin service; the status, the body and the session cookie it sets.
+fn admin_post(
+    port: u16,
+    path: &str,
+    body: Value,
+    cookie: Option<&str>,
+) -> (u16, Value, Option<String>) {
+    let req = agent().post(format!("http://127.0.0.1:{port}{path}"));
+    let req = match cookie {
+        Some(c) => req.header("cookie", format!("keysmith_session={c}")),
+        None => req,
+    };
+    let mut res = req.send_json(&body).unwrap();
+    let set = res
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("keysmith_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned());
+    let status = res.status().as_u16();
+    (
+        status,
+        res.body_mut().read_json().unwrap_or(Value::Null),
+        set,
+    )
+}
+
+#[test]
+fn the_first_admin_signs_up_from_the_logged_link_and_the_cli_adds_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin_port) = (free_port(), free_port());
+    let log_path = dir.path().join("keysmith.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = start_logging(dir.path(), port, admin_port, log.try_clone().unwrap());
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let marker = format!("http://127.0.0.1:{admin_port}/admin/setup#");
+    let at = text
+        .find(&marker)
+        .expect("the setup link is logged while no operator exists");
+    let token: String = text[at + marker.len()..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
+    assert_eq!(token.len(), 64);
+
+    let password = "first admin's passphrase";
+    let (status, body, cookie) = admin_post(
+        admin_port,
+        "/v1/auth/setup",
+        json!({"token": token, "email": "ada@example.com", "name": "Ada", "password": password}),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["operator"]["roles"]["production"], "admin");
+    let cookie = cookie.expect("signed in");
+    let mut me = agent()
+        .get(format!("http://127.0.0.1:{admin_port}/v1/auth/me"))
+        .header("cookie", format!("keysmith_session={cookie}"))
+        .call()
+        .unwrap();
+    assert_eq!(me.status().as_u16(), 200);
+    let me: Value = me.body_mut().read_json().unwrap();
+    assert_eq!(me["operator"]["email"], "ada@example.com");
+    stop(server);
+
+    let out = cli(
+        dir.path(),
+        &[
+            "operator",
+            "create",
+            "--email",
+            "bo@example.com",
+            "--role",
+            "viewer",
+        ],
+        "bo's cli passphrase\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(
+        dir.path(),
+        &[
+            "operator",
+            "create",
+            "--email",
+            "cy@example.com",
+            "--role",
+            "admin",
+        ],
+        "short\n",
+    );
+    assert!(!out.status.success(), "password rules apply to the CLI too");
+    let out = cli(dir.path(), &["operator", "list"], "");
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        listed.contains("ada@example.com")
+            && listed.contains("bo@example.com\tbo@example.com\tproduction=viewer"),
+        "{listed}"
+    );
+
+    let server = start_logging(dir.path(), port, admin_port, log);
+    let (status, body, bo_cookie) = admin_post(
+        admin_port,
+        "/v1/auth/login",
+        json!({"email": "bo@example.com", "password": "bo's cli passphrase"}),
+        None,
+    );
+    assert_eq!(
+        (status, body["environments"][0]["role"].as_str()),
+        (200, Some("viewer")),
+        "{body}"
+    );
+    let (status, _, _) = admin_post(
+        admin_port,
+        "/v1/auth/login",
+        json!({"email": "bo@example.com", "password": "a wrong passphrase"}),
+        None,
+    );
+    assert_eq!(status, 401);
+    stop(server);
+    let out = cli(
+        dir.path(),
+        &["operator", "disable", "--email", "ada@example.com"],
+        "",
+    );
+    assert!(!out.status.success(), "the last admin cannot be disabled");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without an admin"));
+
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(
+        text.matches("/admin/setup#").count(),
+        1,
+        "no setup link once an operator exists"
+    );
+    for secret in [
+        password,
+        "bo's cli passphrase",
+        "a wrong passphrase",
+        cookie.as_str(),
+        bo_cookie.unwrap().as_str(),
+    ] {
+        assert!(
+            !text.contains(secret),
+            "a password or session secret reached the log"
+        );
+    }
+}

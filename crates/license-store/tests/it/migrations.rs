@@ -1,9 +1,10 @@
 //! Every migration runs up, down and up again, and the schema comes back identical; both
-//! backends end with the same tables and columns.
+//! backends end with the same tables and columns. For the environment databases and the control
+//! database alike.
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use license_store::db::{self, DbConn};
+use license_store::db::{self, DbConn, Schema};
 
 use license_store::testkit::*;
 
@@ -59,36 +60,48 @@ fn sqlite_columns(c: &mut DbConn) -> Vec<String> {
     .collect()
 }
 
-fn round_trip(mut c: DbConn, schema: fn(&mut DbConn) -> Vec<String>) -> DbConn {
-    db::migrate(&mut c).unwrap();
+fn round_trip(mut c: DbConn, which: Schema, schema: fn(&mut DbConn) -> Vec<String>) -> DbConn {
+    db::migrate_schema(&mut c, which).unwrap();
     let first = schema(&mut c);
-    assert!(first.len() > 30, "schema looks empty: {first:?}");
-    db::revert_all(&mut c).unwrap();
+    assert!(first.len() > 5, "schema looks empty: {first:?}");
+    db::revert_all_schema(&mut c, which).unwrap();
     assert!(
         schema(&mut c).is_empty(),
         "down migrations leave nothing behind"
     );
-    db::migrate(&mut c).unwrap();
+    db::migrate_schema(&mut c, which).unwrap();
     assert_eq!(schema(&mut c), first, "up, down, up gives the same schema");
     c
 }
 
 #[test]
 fn sqlite_migrations_run_up_down_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let conn =
-        diesel::SqliteConnection::establish(&dir.path().join("m.db").to_string_lossy()).unwrap();
-    round_trip(DbConn::Sqlite(conn), sqlite_schema);
+    for which in [Schema::Environment, Schema::Control] {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = diesel::SqliteConnection::establish(&dir.path().join("m.db").to_string_lossy())
+            .unwrap();
+        round_trip(DbConn::Sqlite(conn), which, sqlite_schema);
+    }
 }
 
 #[test]
 fn postgres_migrations_run_up_down_up_with_the_same_columns_as_sqlite() {
+    postgres_matches_sqlite(Schema::Environment);
+}
+
+#[test]
+fn control_migrations_on_postgres_run_up_down_up_with_the_same_columns_as_sqlite() {
+    postgres_matches_sqlite(Schema::Control);
+}
+
+fn postgres_matches_sqlite(which: Schema) {
     let Some((admin_url, name)) = fresh_pg_database() else {
         return;
     };
     let url = pg_url_for(&admin_url, &name);
     let pg = round_trip(
         DbConn::Pg(diesel::PgConnection::establish(&url).unwrap()),
+        which,
         pg_schema,
     );
     let mut pg = pg;
@@ -110,7 +123,7 @@ fn postgres_migrations_run_up_down_up_with_the_same_columns_as_sqlite() {
     let mut lite = DbConn::Sqlite(
         diesel::SqliteConnection::establish(&dir.path().join("m.db").to_string_lossy()).unwrap(),
     );
-    db::migrate(&mut lite).unwrap();
+    db::migrate_schema(&mut lite, which).unwrap();
     assert_eq!(
         pg_cols,
         sqlite_columns(&mut lite),
