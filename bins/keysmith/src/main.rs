@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use license_http::config::Config;
-use license_store::admin::Role;
+use license_store::tokens::Role;
 use license_store::{Actor, Store};
 use time::OffsetDateTime;
 
@@ -171,8 +171,10 @@ async fn main() {
 }
 
 fn demo(store: &Store, env: &str, extra: usize, keys_out: Option<&std::path::Path>) {
-    use license_store::catalog::{NewCustomer, NewGenerator, NewProduct};
+    use license_store::customers::NewCustomer;
+    use license_store::generators::NewGenerator;
     use license_store::licenses::NewLicense;
+    use license_store::products::NewProduct;
     let actor = Actor::named("cli", "demo");
     let now = OffsetDateTime::now_utc();
     fn ok<T>(r: Result<T, license_store::StoreError>) -> T {
@@ -236,7 +238,7 @@ fn demo(store: &Store, env: &str, extra: usize, keys_out: Option<&std::path::Pat
     let mut keys = vec![created.key.expose().to_owned()];
     let mut left = extra;
     while left > 0 {
-        let count = left.min(license_store::mint::MAX_BATCH);
+        let count = left.min(license_store::limits::MAX_BATCH);
         let batch = license_store::mint::Batch {
             generator_id: generator.id,
             customer_id: Some(customer.id),

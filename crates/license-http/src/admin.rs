@@ -6,15 +6,15 @@
 
 use actix_web::{HttpResponse, web};
 use license_core::{KeyFormat, LicenseStatus};
-use license_store::admin::{Role, Settings};
 use license_store::audit::{AuditFilter, EventFilter};
-use license_store::catalog::{
-    CustomerPatch, GeneratorPatch, NewCustomer, NewGenerator, NewProduct, ProductPatch,
-};
-use license_store::licenses::{
-    LicenseAction, LicenseFilter, LicensePatch, LicenseSort, NewLicense,
-};
+use license_store::customers::{CustomerPatch, NewCustomer};
+use license_store::generators::{GeneratorPatch, NewGenerator};
+use license_store::licenses::{LicenseAction, LicensePatch, NewLicense};
 use license_store::model::{ExpiryBasis, JsonObject, ProductStatus};
+use license_store::products::{NewProduct, ProductPatch};
+use license_store::search::{LicenseFilter, LicenseSort};
+use license_store::settings::Settings;
+use license_store::tokens::Role;
 use license_store::{Actor, Page, Store, StoreError, StoreResult};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;

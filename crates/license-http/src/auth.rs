@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use license_store::Actor;
-use license_store::admin::{Role, Token};
+use license_store::tokens::{Role, Token};
 
 use crate::AppState;
 use crate::env::Environment;

@@ -7,7 +7,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use license_core::{MasterKey, SigningKey};
-use license_store::admin::{PublishedKey, Settings};
+use license_store::settings::Settings;
+use license_store::signing_keys::PublishedKey;
 use license_store::{Store, StoreError, StoreResult};
 use time::OffsetDateTime;
 

@@ -5,9 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use license_core::lease::{self, Expect};
 use license_http::{Environments, Shared, admin_app};
-use license_store::admin::Role;
 use license_store::both_backends;
 use license_store::testkit::*;
+use license_store::tokens::Role;
 use serde_json::{Value, json};
 
 use crate::support::block_on;
