@@ -13,7 +13,7 @@
 //! - licenses: [`licenses`] (the use cases), `license_rows` (their row-level helpers),
 //!   [`search`] (list, filter, sort), [`stats`], [`activation`] (validate, activate,
 //!   deactivate), [`mint`] (batches and jobs), [`import`] (CSV assignment), [`sweep`] (expiry,
-//!   reminders, retention);
+//!   reminders, retention), [`demo`] (seeding a demo);
 //! - operations: [`audit`] (audit log and outbox), [`settings`], [`tokens`], [`signing_keys`],
 //!   [`webhooks`] (endpoints and deliveries as an operator sees them), [`delivery`] (the
 //!   worker's fan-out, claims and attempts).
@@ -35,6 +35,7 @@ pub mod generators;
 pub mod products;
 
 pub mod activation;
+pub mod demo;
 pub mod import;
 mod license_rows;
 pub mod licenses;
