@@ -4,8 +4,8 @@
 use clap::{Parser, Subcommand};
 use license_http::config::Config;
 use license_http::startup;
-use license_store::admin::Role;
 use license_store::control::{NewOperator, OperatorPatch};
+use license_store::tokens::Role;
 use license_store::{Actor, Store};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -206,89 +206,28 @@ async fn main() {
 }
 
 fn demo(store: &Store, env: &str, extra: usize, keys_out: Option<&std::path::Path>) {
-    use license_store::catalog::{NewCustomer, NewGenerator, NewProduct};
-    use license_store::licenses::NewLicense;
     let actor = Actor::named("cli", "demo");
     let now = OffsetDateTime::now_utc();
     fn ok<T>(r: Result<T, license_store::StoreError>) -> T {
         r.unwrap_or_else(|e| fail(&e.to_string()))
     }
-    let suffix: String = format!("{:04}", now.unix_timestamp() % 10_000);
-    let product = ok(store.create_product(
-        &actor,
-        now,
-        NewProduct {
-            name: "Demo App".into(),
-            code: format!("DEMO{suffix}"),
-            metadata: None,
-        },
-    ));
-    let generator = ok(store.create_generator(
-        &actor,
-        now,
-        NewGenerator {
-            product_id: product.id,
-            name: "demo".into(),
-            format: license_core::KeyFormat::Chunked {
-                chunks: 4,
-                chunk_len: 4,
-                check: true,
-            },
-            default_activation_limit: Some(3),
-            default_validity_days: Some(365),
-            expiry_basis: None,
-            default_feature_flags: None,
-            lease_ttl_seconds: None,
-        },
-    ));
-    let customer = ok(store.create_customer(
-        &actor,
-        now,
-        NewCustomer {
-            name: "Demo Customer".into(),
-            email: format!("demo-{suffix}-{}@example.com", now.unix_timestamp()),
-            metadata: None,
-        },
-    ));
-    let created = ok(store.create_license(
-        &actor,
-        now,
-        NewLicense {
-            product_id: product.id,
-            generator_id: generator.id,
-            customer_id: Some(customer.id),
-            activation_limit: None,
-            expires_at: None,
-            feature_flags: None,
-            metadata: None,
-        },
-    ));
+    let seeded = ok(license_store::demo::seed(store, &actor, now));
     eprintln!(
         "created product {} and a license for {} in {env}; its key (shown once):",
-        product.code, customer.email
+        seeded.product.code, seeded.customer.email
     );
-    println!("{}", created.key.expose());
-    let mut keys = vec![created.key.expose().to_owned()];
-    let mut left = extra;
-    while left > 0 {
-        let count = left.min(license_store::mint::MAX_BATCH);
-        let batch = license_store::mint::Batch {
-            generator_id: generator.id,
-            customer_id: Some(customer.id),
-            job: None,
-            count,
-        };
-        keys.extend(
-            ok(store.mint_batch(&actor, now, &batch))
-                .into_iter()
-                .map(|(_, k)| k.expose().to_owned()),
-        );
-        left -= count;
-    }
+    println!("{}", seeded.key.expose());
+    let more = ok(license_store::demo::mint_more(
+        store, &actor, now, &seeded, extra,
+    ));
     if extra > 0 {
         eprintln!("minted {extra} more licenses");
     }
     if let Some(path) = keys_out {
+        let keys: Vec<&str> = std::iter::once(&seeded.key)
+            .chain(&more)
+            .map(|k| k.expose())
+            .collect();
         std::fs::write(path, keys.join("\n") + "\n")
             .unwrap_or_else(|e| fail(&format!("--keys-out {}: {e}", path.display())));
     }

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use license_store::admin::AbuseRules;
+use license_store::settings::AbuseRules;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 

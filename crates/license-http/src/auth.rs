@@ -11,8 +11,8 @@ use actix_web::dev::Payload;
 use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest, web};
 use license_store::Actor;
-use license_store::admin::{Role, Token};
 use license_store::control::Session;
+use license_store::tokens::{Role, Token};
 use sha2::{Digest, Sha256};
 
 use crate::AppState;

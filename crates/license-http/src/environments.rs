@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use license_core::lease::{self, Claims};
 use license_core::{MasterKey, SigningKey};
-use license_store::admin::{PublishedKey, Settings};
 use license_store::model::License;
+use license_store::settings::Settings;
+use license_store::signing_keys::PublishedKey;
 use license_store::{Store, StoreError, StoreResult};
 use time::OffsetDateTime;
 

@@ -136,3 +136,43 @@ impl<T: Serialize> Responder for NoStore<T> {
             .json(self.0)
     }
 }
+
+// Error responses that many admin routes share, so each route's `#[utoipa::path]` names them
+// instead of repeating them (the OpenAPI document only: `ApiError` builds the bodies).
+
+/// 401 and 403, which every admin route can answer.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum Denied {
+    /// No valid credentials.
+    #[response(status = 401, description = "UNAUTHORIZED")]
+    Unauthorized,
+    /// The caller's role lacks the route's permission.
+    #[response(status = 403, description = "FORBIDDEN")]
+    Forbidden,
+}
+
+/// 404: no such resource in this environment.
+#[derive(Debug, utoipa::IntoResponses)]
+#[response(status = 404, description = "NOT_FOUND")]
+pub struct NotFound;
+
+/// 409: the change conflicts with the resource's state or with another resource.
+#[derive(Debug, utoipa::IntoResponses)]
+#[response(
+    status = 409,
+    description = "Conflict: IN_USE, DUPLICATE, INVALID_TRANSITION, LICENSE_NOT_EDITABLE or LICENSE_HAS_ACTIVATIONS"
+)]
+pub struct Conflict;
+
+/// 422: a field's value is refused.
+#[derive(Debug, utoipa::IntoResponses)]
+#[response(
+    status = 422,
+    description = "INVALID_FIELD, IMMUTABLE_FIELD or WEAK_KEY_FORMAT (the error names the field)"
+)]
+pub struct Invalid;
+
+/// 400: the request is malformed (a query parameter, a body that is not the JSON asked for).
+#[derive(Debug, utoipa::IntoResponses)]
+#[response(status = 400, description = "INVALID_REQUEST")]
+pub struct BadRequest;

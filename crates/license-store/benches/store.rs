@@ -13,10 +13,12 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use license_core::{Fingerprint, KeyFormat, LicenseKey, LicenseStatus, MasterKey};
 use license_store::activation::NewActivation;
-use license_store::catalog::{NewCustomer, NewGenerator, NewProduct};
-use license_store::licenses::{LicenseFilter, LicenseSort};
+use license_store::customers::NewCustomer;
+use license_store::generators::NewGenerator;
 use license_store::mint::Batch;
 use license_store::model::{ExpiryBasis, stored};
+use license_store::products::NewProduct;
+use license_store::search::{LicenseFilter, LicenseSort};
 use license_store::{Actor, Page, Store};
 use time::{Duration, OffsetDateTime};
 

@@ -10,13 +10,13 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::audit::{self, Actor};
-use crate::catalog::details;
+use crate::audit::{self, Actor, details};
 use crate::db::DbConn;
 use crate::error::{StoreError, StoreResult};
-use crate::licenses::{
-    apply, expire_locked, find_by_key, load_generator_for, lock_license, log_change, parse_status,
-    save_license as save, starts_at_first_activation,
+use crate::generators::{load_generator, starts_at, validity_from};
+use crate::license_rows::{
+    apply, expire_locked, find_by_key, load_license, lock_license, log_change, parse_status,
+    save_license as save,
 };
 use crate::model::*;
 use crate::rows::{ActivationRow, LicenseRow, ProductRow};
@@ -156,7 +156,7 @@ impl Store {
         let decision = decide_validation(&snapshot_of(&l, &p)?, product, instance, now, grace);
         if decision.transition == Some(Action::Expire) {
             c.write(|c| expire_locked(c, actor, now, &l.id, grace))?;
-            let l = crate::licenses::load_license(c, &l.id)?;
+            let l = load_license(c, &l.id)?;
             return answer(decision, l, (p, ttl), act);
         }
         let act = match act {
@@ -213,7 +213,7 @@ impl Store {
                 Outcome::Activated => {}
                 Outcome::Expired if decision.transition == Some(Action::Expire) => {
                     expire_locked(c, actor, now, &l.id, grace)?;
-                    let l = crate::licenses::load_license(c, &l.id)?;
+                    let l = load_license(c, &l.id)?;
                     return answer(decision, l, (p, ttl), None);
                 }
                 _ => return answer(decision, l, (p, ttl), existing),
@@ -239,9 +239,9 @@ impl Store {
             l.updated_at = to_db(now);
             if l.first_activated_at.is_none() {
                 l.first_activated_at = Some(to_db(now));
-                let g = load_generator_for(c, &l)?;
-                if (l.expires_at == LIFETIME) && starts_at_first_activation(&g) {
-                    l.expires_at = expiry_to_db(crate::licenses::validity_from(&g, now));
+                let g = load_generator(c, &l.generator_id)?;
+                if (l.expires_at == LIFETIME) && starts_at(&g, ExpiryBasis::FirstActivation) {
+                    l.expires_at = expiry_to_db(validity_from(&g, now));
                 }
             }
             if decision.transition == Some(Action::Activate) {

@@ -44,6 +44,15 @@ impl Actor {
     }
 }
 
+/// The details object of an audit entry or event, from a `json!({...})` literal (anything but an
+/// object gives an empty one).
+pub(crate) fn details(pairs: serde_json::Value) -> JsonObject {
+    match pairs {
+        serde_json::Value::Object(m) => m,
+        _ => JsonObject::new(),
+    }
+}
+
 /// What an audit entry is about.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Target<'a> {

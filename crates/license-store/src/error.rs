@@ -111,5 +111,23 @@ impl StoreError {
     }
 }
 
+/// Maps a unique violation on insert or update to `Duplicate { field }`; any other error passes.
+pub(crate) fn unique(field: &'static str) -> impl Fn(diesel::result::Error) -> StoreError {
+    move |e| {
+        if is_unique_violation(&e) {
+            StoreError::Duplicate { field }
+        } else {
+            StoreError::from(e)
+        }
+    }
+}
+
+fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
 /// Store result.
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -10,13 +10,14 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Store;
-use crate::audit::{self, Actor};
-use crate::catalog::{NewCustomer, customer_row, details, insert_customer, load_generator};
+use crate::audit::{Actor, details};
+use crate::customers::{NewCustomer, customer_row, insert_customer, log_created};
 use crate::db::DbConn;
 use crate::error::{StoreError, StoreResult};
-use crate::licenses::{
+use crate::generators::{load_generator, starts_at, validity_from};
+use crate::license_rows::{
     apply, event_of, find_by_key, load_license, lock_license, log_change, parse_status,
-    save_license, starts_at, validity_from,
+    save_license,
 };
 use crate::model::{ExpiryBasis, LIFETIME, expiry_to_db};
 use crate::rows::{CustomerRow, LicenseRow};
@@ -82,6 +83,32 @@ fn locate(c: &mut DbConn, row: &ImportRow) -> StoreResult<Result<LicenseRow, Str
     Ok(found.ok_or_else(|| "no such license".to_owned()))
 }
 
+/// Creates the customer a row names (audited as from the import), or says why it cannot.
+fn create_customer(
+    c: &mut DbConn,
+    actor: &Actor,
+    now: OffsetDateTime,
+    row: &ImportRow,
+) -> StoreResult<Result<CustomerRow, String>> {
+    let Some(name) = row.customer_name.clone().filter(|n| !n.trim().is_empty()) else {
+        return Ok(Err(
+            "customer_name: required to create a new customer".into()
+        ));
+    };
+    let new = NewCustomer {
+        name,
+        email: row.customer_email.clone(),
+        metadata: None,
+    };
+    let cu = match customer_row(new, now) {
+        Ok(cu) => cu,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    insert_customer(c, &cu)?;
+    log_created(c, now, actor, &cu, Some("import"))?;
+    Ok(Ok(cu))
+}
+
 /// Applies one row inside the import's transaction.
 fn import_row(
     c: &mut DbConn,
@@ -115,40 +142,16 @@ fn import_row(
     }
     let customer = match find_customer(c, &row.customer_email)? {
         Some(cu) => cu,
-        None => {
-            let Some(name) = row.customer_name.clone().filter(|n| !n.trim().is_empty()) else {
-                report.error = Some("customer_name: required to create a new customer".into());
+        None => match create_customer(c, actor, now, row)? {
+            Ok(cu) => {
+                report.customer_created = true;
+                cu
+            }
+            Err(e) => {
+                report.error = Some(e);
                 return Ok(report);
-            };
-            let new = NewCustomer {
-                name,
-                email: row.customer_email.clone(),
-                metadata: None,
-            };
-            let cu = match customer_row(new, now) {
-                Ok(cu) => cu,
-                Err(e) => {
-                    report.error = Some(e.to_string());
-                    return Ok(report);
-                }
-            };
-            insert_customer(c, &cu)?;
-            let target = audit::Target {
-                kind: "customer",
-                id: &cu.id,
-                key_hint: None,
-            };
-            audit::record(
-                c,
-                now,
-                actor,
-                "customer.created",
-                target,
-                details(json!({"after": {"name": cu.name, "email": cu.email}, "source": "import"})),
-            )?;
-            report.customer_created = true;
-            cu
-        }
+            }
+        },
     };
     if l.customer_id.as_deref() == Some(customer.id.as_str()) {
         report.action = "unchanged";

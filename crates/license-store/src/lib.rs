@@ -5,29 +5,55 @@
 //! transaction, loads what it needs, asks `license-core` to decide, writes the row, its audit
 //! entry and its outbox event, and commits. Repository helpers take `&mut DbConn` and never open
 //! transactions. This crate never formats HTTP responses and never reads configuration.
+//!
+//! Modules, one per resource, each with its request types and its `Store` methods:
+//! - plumbing: [`db`] (backends, pool, migrations), [`schema`], `rows`, [`model`] (typed
+//!   records), [`error`], [`limits`] (every size and range limit), [`validate`] (input checks);
+//! - catalog: [`products`], [`generators`], [`customers`];
+//! - licenses: [`licenses`] (the use cases), `license_rows` (their row-level helpers),
+//!   [`search`] (list, filter, sort), [`stats`], [`activation`] (validate, activate,
+//!   deactivate), [`mint`] (batches and jobs), [`import`] (CSV assignment), [`sweep`] (expiry,
+//!   reminders, retention), [`demo`] (seeding a demo);
+//! - operations: [`audit`] (audit log and outbox), [`settings`], [`tokens`], [`signing_keys`],
+//!   [`webhooks`] (endpoints and deliveries as an operator sees them), [`delivery`] (the
+//!   worker's fan-out, claims and attempts).
 
 use std::sync::Arc;
 
 use license_core::{MasterKey, Sealer};
 
-pub mod activation;
-pub mod admin;
-pub mod audit;
-pub mod catalog;
-pub mod control;
 pub mod db;
 pub mod error;
-pub mod import;
-pub mod licenses;
-pub mod mint;
+pub mod limits;
 pub mod model;
 mod rows;
 pub mod schema;
+pub mod validate;
+
+pub mod customers;
+pub mod generators;
+pub mod products;
+
+pub mod activation;
+pub mod demo;
+pub mod import;
+mod license_rows;
+pub mod licenses;
+pub mod mint;
+pub mod search;
+pub mod stats;
 pub mod sweep;
+
+pub mod audit;
+pub mod control;
+pub mod delivery;
+pub mod settings;
+pub mod signing_keys;
+pub mod tokens;
+pub mod webhooks;
+
 #[cfg(feature = "testkit")]
 pub mod testkit;
-mod validate;
-pub mod webhooks;
 
 pub use audit::Actor;
 pub use db::{DbConn, Pool, PoolOptions, Target};
@@ -53,7 +79,7 @@ impl Default for Page {
 
 impl Page {
     /// The largest page.
-    pub const MAX_LIMIT: i64 = 500;
+    pub const MAX_LIMIT: i64 = limits::MAX_PAGE;
 
     /// Checks `limit` (1..=500) and `offset` (≥ 0).
     pub fn new(limit: i64, offset: i64) -> StoreResult<Self> {

@@ -9,24 +9,22 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::audit::{self, Actor, Target};
-use crate::catalog::{details, load_customer, load_generator, load_product};
+use crate::audit::{self, Actor, Target, details};
+use crate::customers::load_customer;
 use crate::db::DbConn;
-use crate::error::{StoreError, StoreResult};
-use crate::licenses::{MintPlan, mint_row, parse_format, starts_at, validity_from};
+use crate::error::{StoreError, StoreResult, unique};
+use crate::generators::{load_generator, parse_format, starts_at, validity_from};
+use crate::license_rows::{MintPlan, mint_row};
+use crate::limits::{MAX_BATCH, MAX_JOB};
 use crate::model::*;
-use crate::rows::{EventRow, JobRow, LicenseRow};
+use crate::products::load_product;
+use crate::rows::{EventRow, GeneratorRow, JobRow, LicenseRow, ProductRow};
 use crate::schema::{events, jobs, licenses};
 use crate::{Page, Store};
 
-/// The most licenses one transaction mints.
-pub const MAX_BATCH: usize = 500;
 /// How long a worker's claim on a job lasts without progress; every batch renews it. A job whose
 /// worker died is picked up by another (or the restarted) worker once its claim lapses.
 pub const JOB_LEASE: time::Duration = time::Duration::seconds(10);
-
-/// The most licenses one job mints.
-pub const MAX_JOB: i64 = 100_000;
 
 /// What a mint job was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,24 +138,7 @@ impl Store {
             claimed_until: None,
         };
         self.conn()?.write(|c| {
-            let g = load_generator(c, &params.generator_id.to_string()).map_err(|_| {
-                StoreError::invalid(
-                    "generator_id",
-                    format!("no generator {}", params.generator_id),
-                )
-            })?;
-            let p = load_product(c, &g.product_id)?;
-            if p.status != ProductStatus::Active.as_str() {
-                return Err(StoreError::invalid(
-                    "generator_id",
-                    "the generator's product is archived",
-                ));
-            }
-            if let Some(cid) = params.customer_id {
-                load_customer(c, &cid.to_string()).map_err(|_| {
-                    StoreError::invalid("customer_id", format!("no customer {cid}"))
-                })?;
-            }
+            mint_source(c, params.generator_id, params.customer_id)?;
             diesel::insert_into(jobs::table).values(&row).execute(c)?;
             let target = Target {
                 kind: "job",
@@ -347,19 +328,15 @@ impl Store {
     }
 }
 
-fn mint_in_tx(
-    store: &Store,
+/// The generator a mint draws on and its product, checked: the generator exists, its product is
+/// active, and the customer to assign to (if any) exists.
+fn mint_source(
     c: &mut DbConn,
-    actor: &Actor,
-    now: OffsetDateTime,
-    batch: &Batch,
-) -> StoreResult<Vec<(Uuid, LicenseKey)>> {
-    let generator = load_generator(c, &batch.generator_id.to_string()).map_err(|_| {
-        StoreError::invalid(
-            "generator_id",
-            format!("no generator {}", batch.generator_id),
-        )
-    })?;
+    generator_id: Uuid,
+    customer_id: Option<Uuid>,
+) -> StoreResult<(GeneratorRow, ProductRow)> {
+    let generator = load_generator(c, &generator_id.to_string())
+        .map_err(|_| StoreError::invalid("generator_id", format!("no generator {generator_id}")))?;
     let product = load_product(c, &generator.product_id)?;
     if product.status != ProductStatus::Active.as_str() {
         return Err(StoreError::invalid(
@@ -367,10 +344,21 @@ fn mint_in_tx(
             "the generator's product is archived",
         ));
     }
-    if let Some(cid) = batch.customer_id {
+    if let Some(cid) = customer_id {
         load_customer(c, &cid.to_string())
             .map_err(|_| StoreError::invalid("customer_id", format!("no customer {cid}")))?;
     }
+    Ok((generator, product))
+}
+
+fn mint_in_tx(
+    store: &Store,
+    c: &mut DbConn,
+    actor: &Actor,
+    now: OffsetDateTime,
+    batch: &Batch,
+) -> StoreResult<Vec<(Uuid, LicenseKey)>> {
+    let (generator, product) = mint_source(c, batch.generator_id, batch.customer_id)?;
     let format = parse_format(&generator)?;
     let clock_starts = starts_at(&generator, ExpiryBasis::Creation)
         || (batch.customer_id.is_some() && starts_at(&generator, ExpiryBasis::Assignment));
@@ -420,7 +408,7 @@ fn mint_in_tx(
         minted.push((parse_id(&row.id)?, key));
         rows.push(row);
     }
-    crate::db::insert_many!(c, licenses::table, &rows).map_err(crate::catalog::unique("key"))?;
+    crate::db::insert_many!(c, licenses::table, &rows).map_err(unique("key"))?;
     crate::db::insert_many!(c, events::table, &evs)?;
     let job_id = batch.job.map(|(j, _)| j.to_string());
     let target_id = job_id.clone().unwrap_or_else(|| generator.id.clone());

@@ -8,10 +8,9 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use crate::Store;
-use crate::audit::{self, Actor};
-use crate::catalog::details;
+use crate::audit::{self, Actor, details};
 use crate::error::StoreResult;
-use crate::licenses::{expire_locked, lock_license};
+use crate::license_rows::{expire_locked, lock_license};
 use crate::model::{expiry_from_db, to_db};
 use crate::schema::{audit_entries, expiry_reminders, licenses};
 

@@ -12,10 +12,12 @@
     reason = "test support: any failure must fail the test at once"
 )]
 
-use crate::catalog::{NewCustomer, NewGenerator, NewProduct};
 use crate::control::ControlStore;
+use crate::customers::NewCustomer;
+use crate::generators::NewGenerator;
 use crate::licenses::{Created, NewLicense};
 use crate::model::{Customer, ExpiryBasis, Generator, Product};
+use crate::products::NewProduct;
 use crate::{Actor, Store};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;

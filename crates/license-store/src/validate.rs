@@ -1,10 +1,43 @@
-//! Input checks shared by the store's use cases; each error names the API field.
+//! Input checks shared by the store's use cases; each error names the API field. The one public
+//! check, [`representable`], is also the HTTP layer's rule for the times it parses.
+
+use time::OffsetDateTime;
 
 use crate::error::{StoreError, StoreResult};
+use crate::limits::{MAX_METADATA_BYTES, YEARS};
 use crate::model::JsonObject;
 
-/// The largest serialised metadata object (SPEC §3).
-pub const MAX_METADATA_BYTES: usize = 10 * 1024;
+/// Whether the store can keep `t`: its UTC year is in 1970..9000 ([`YEARS`]). Later times would
+/// reach the stored lifetime marker; times too far out to convert to UTC are refused too.
+pub fn representable(t: OffsetDateTime) -> bool {
+    t.checked_to_offset(time::UtcOffset::UTC)
+        .is_some_and(|u| YEARS.contains(&u.year()))
+}
+
+/// An expiry a caller sets: in the future, and [`representable`].
+pub(crate) fn expiry(
+    field: &'static str,
+    t: OffsetDateTime,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    if t <= now {
+        return Err(StoreError::invalid(field, "must be in the future"));
+    }
+    if !representable(t) {
+        return Err(StoreError::invalid(
+            field,
+            "must be before the year 9000 (omit it for a lifetime license)",
+        ));
+    }
+    Ok(())
+}
+
+/// An activation limit for `field`: -1 (unlimited) or 1..=10000.
+pub(crate) fn activation_limit(field: &'static str, v: i64) -> StoreResult<i32> {
+    license_core::ActivationLimit::new(v)
+        .map(license_core::ActivationLimit::get)
+        .map_err(|e| StoreError::invalid(field, e.to_string().replace("activation_limit ", "")))
+}
 
 pub(crate) fn name(field: &'static str, value: &str) -> StoreResult<String> {
     let v = value.trim();
@@ -66,4 +99,22 @@ pub(crate) fn contains_pattern(needle: &str) -> String {
     }
     p.push('%');
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::representable;
+
+    #[test]
+    fn representable_times_are_utc_years_1970_to_8999() {
+        assert!(representable(datetime!(1970-01-01 00:00 UTC)));
+        assert!(representable(datetime!(8999-12-31 23:59:59 UTC)));
+        assert!(!representable(datetime!(9000-01-01 00:00 UTC)));
+        assert!(!representable(datetime!(1969-12-31 23:59:59 UTC)));
+        // The UTC year decides, not the local one.
+        assert!(!representable(datetime!(8999-12-31 23:00 -02:00)));
+        assert!(representable(datetime!(1969-12-31 23:00 -02:00)));
+    }
 }

@@ -1,217 +1,310 @@
-//! Webhook delivery from the durable outbox (SPEC §9). The worker fans each event out to the
-//! enabled endpoints whose filter matches (one delivery row per endpoint and event, unique), then
-//! claims due deliveries, posts them, and records every attempt. A claim pushes
-//! `next_attempt_at` ahead by a lease, so a process that dies mid-post leaves the delivery to be
-//! retried, never lost; the receiver deduplicates by `Keysmith-Event-Id`.
+//! Webhook endpoints and their deliveries as an operator sees them (SPEC §9): endpoint CRUD with
+//! the event filter and a signing secret shown once, the deliveries of an endpoint, ping and
+//! retry. The worker's side (fan-out, claims, attempts, backoff) is in `delivery`.
 
 use diesel::prelude::*;
-use rand::Rng;
+use serde::Serialize;
 use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
-use crate::Store;
-use crate::admin::Delivery;
-use crate::audit::{self, Actor, Target};
-use crate::catalog::details;
+use crate::audit::{self, Actor, Target, details};
 use crate::error::{StoreError, StoreResult};
-use crate::model::{Event, from_db, new_id, parse_id, to_db};
-use crate::rows::{DeliveryRow, EventRow, WebhookRow};
-use crate::schema::{events, webhook_attempts, webhook_deliveries, webhook_endpoints};
+use crate::model::*;
+use crate::rows::{DeliveryRow, WebhookRow};
+use crate::schema::{events, webhook_deliveries, webhook_endpoints};
+use crate::tokens::new_token_secret;
+use crate::{Page, Store};
 
-/// Deliveries are retried for this long after the event, then marked `failed`.
-pub const RETRY_FOR: Duration = Duration::hours(24);
-/// How long a claimed delivery is left alone before another worker may try it again.
-pub const CLAIM_LEASE: Duration = Duration::seconds(60);
-
-/// A delivery ready to post.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub delivery_id: Uuid,
-    pub endpoint_id: Uuid,
+/// A webhook endpoint (its secret is never listed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Webhook {
+    pub id: Uuid,
     pub url: String,
-    /// The endpoint's signing secret (opened from its sealed form).
-    pub secret: String,
-    pub event: Event,
-    pub attempts: i32,
+    pub events: Vec<String>,
+    pub enabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
 }
 
-/// What one attempt gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    pub status_code: Option<i32>,
-    pub latency_ms: i32,
-    pub error: Option<String>,
-}
-
-impl Attempt {
-    /// 2xx is success; anything else (including no answer) is retried.
-    pub fn succeeded(&self) -> bool {
-        self.status_code.is_some_and(|c| (200..300).contains(&c))
+impl TryFrom<WebhookRow> for Webhook {
+    type Error = StoreError;
+    fn try_from(r: WebhookRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: parse_id(&r.id)?,
+            events: serde_json::from_str(&r.events).map_err(StoreError::corrupt)?,
+            url: r.url,
+            enabled: r.enabled,
+            created_at: from_db(r.created_at),
+            updated_at: from_db(r.updated_at),
+        })
     }
 }
 
-/// Exponential backoff with jitter: 10 s, 20 s, 40 s, ... capped at one hour, ±20 %.
-pub fn backoff(attempts: i32, rng: &mut impl rand::RngCore) -> Duration {
-    let base = 10i64
-        .saturating_mul(1i64 << attempts.clamp(0, 20))
-        .min(3600);
-    let jitter = rng.random_range(0.8..1.2);
-    Duration::milliseconds((base as f64 * 1000.0 * jitter) as i64)
+/// One event's delivery to one endpoint (attempted by the worker).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub endpoint_id: Uuid,
+    pub event_id: Uuid,
+    pub status: String,
+    pub attempts: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt_at: OffsetDateTime,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
 }
 
-fn wants(events_filter: &str, event_type: &str) -> bool {
-    serde_json::from_str::<Vec<String>>(events_filter)
-        .map(|list| list.iter().any(|e| e == "*" || e == event_type))
-        .unwrap_or(false)
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = StoreError;
+    fn try_from(r: DeliveryRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: parse_id(&r.id)?,
+            endpoint_id: parse_id(&r.endpoint_id)?,
+            event_id: parse_id(&r.event_id)?,
+            status: r.status,
+            attempts: r.attempts,
+            next_attempt_at: from_db(r.next_attempt_at),
+            last_status_code: r.last_status_code,
+            last_error: r.last_error,
+            created_at: from_db(r.created_at),
+            updated_at: from_db(r.updated_at),
+        })
+    }
+}
+
+/// The event types a webhook may subscribe to (SPEC §3).
+pub const EVENT_TYPES: [&str; 14] = [
+    "license.created",
+    "license.assigned",
+    "license.activated",
+    "license.suspended",
+    "license.unsuspended",
+    "license.inactivated",
+    "license.reactivated",
+    "license.expiring_soon",
+    "license.expired",
+    "license.revoked",
+    "license.reminted",
+    "license.deleted",
+    "activation.created",
+    "activation.deactivated",
+];
+
+fn check_webhook(url: &str, events: &[String]) -> StoreResult<()> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 2048 {
+        return Err(StoreError::invalid(
+            "url",
+            "must be an http:// or https:// URL of at most 2048 characters",
+        ));
+    }
+    if let Some(bad) = events
+        .iter()
+        .find(|e| *e != "*" && !EVENT_TYPES.contains(&e.as_str()))
+    {
+        return Err(StoreError::invalid(
+            "events",
+            format!("unknown event type {bad:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A new delivery of one event to one endpoint, due at once. `created_at` is the event's time:
+/// retries stop [`RETRY_FOR`](crate::delivery::RETRY_FOR) after it.
+pub(crate) fn pending_delivery(
+    endpoint_id: &str,
+    event_id: &str,
+    created_at: PrimitiveDateTime,
+    now: OffsetDateTime,
+) -> DeliveryRow {
+    DeliveryRow {
+        id: new_id(),
+        endpoint_id: endpoint_id.to_owned(),
+        event_id: event_id.to_owned(),
+        status: "pending".into(),
+        attempts: 0,
+        next_attempt_at: to_db(now),
+        last_status_code: None,
+        last_error: None,
+        created_at,
+        updated_at: to_db(now),
+    }
 }
 
 impl Store {
-    /// Turns up to `limit` new outbox events into deliveries for every enabled endpoint that
-    /// wants them, and marks the events fanned out, in one transaction. Returns events handled.
-    pub fn fan_out(&self, now: OffsetDateTime, limit: i64) -> StoreResult<usize> {
+    /// Creates a webhook endpoint; returns it with its signing secret, shown once.
+    pub fn create_webhook(
+        &self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        url: &str,
+        events: Vec<String>,
+    ) -> StoreResult<(Webhook, String)> {
+        check_webhook(url, &events)?;
+        let mut rng = rand::rng();
+        let secret = new_token_secret(&mut rng).replacen("ks_", "whsec_", 1);
+        let id = new_id();
+        let row = WebhookRow {
+            secret_sealed: self
+                .sealer()
+                .seal(secret.as_bytes(), id.as_bytes(), &mut rng),
+            id,
+            url: url.to_owned(),
+            events: serde_json::to_string(&events).map_err(StoreError::corrupt)?,
+            enabled: true,
+            created_at: to_db(now),
+            updated_at: to_db(now),
+        };
         self.conn()?.write(|c| {
-            let ids = c.claim_unfanned_events(limit)?;
-            if ids.is_empty() {
-                return Ok(0);
-            }
-            let evs: Vec<EventRow> = events::table
-                .filter(events::id.eq_any(&ids))
-                .select(EventRow::as_select())
-                .load(c)?;
-            let endpoints: Vec<WebhookRow> = webhook_endpoints::table
-                .filter(webhook_endpoints::enabled.eq(true))
-                .select(WebhookRow::as_select())
-                .load(c)?;
-            let mut rows = Vec::new();
-            for e in &evs {
-                for w in endpoints.iter().filter(|w| wants(&w.events, &e.event_type)) {
-                    rows.push(DeliveryRow {
-                        id: new_id(),
-                        endpoint_id: w.id.clone(),
-                        event_id: e.id.clone(),
-                        status: "pending".into(),
-                        attempts: 0,
-                        next_attempt_at: to_db(now),
-                        last_status_code: None,
-                        last_error: None,
-                        created_at: e.created_at,
-                        updated_at: to_db(now),
-                    });
-                }
-            }
-            for chunk in rows.chunks(500) {
-                crate::db::insert_many!(c, webhook_deliveries::table, chunk)?;
-            }
-            diesel::update(events::table.filter(events::id.eq_any(&ids)))
-                .set(events::fanned_out.eq(true))
+            diesel::insert_into(webhook_endpoints::table)
+                .values(&row)
                 .execute(c)?;
-            Ok(ids.len())
+            let target = Target {
+                kind: "webhook",
+                id: &row.id,
+                key_hint: None,
+            };
+            audit::record(
+                c,
+                now,
+                actor,
+                "webhook.created",
+                target,
+                details(json!({"url": row.url, "events": events})),
+            )?;
+            Ok((Webhook::try_from(row.clone())?, secret))
         })
     }
 
-    /// Claims up to `limit` due deliveries for this worker (pushing their next attempt a lease
-    /// ahead) and returns them ready to post.
-    pub fn claim_deliveries(&self, now: OffsetDateTime, limit: i64) -> StoreResult<Vec<Outgoing>> {
-        let claimed = self.conn()?.write(|c| {
-            let ids = c.claim_due_deliveries(to_db(now), limit)?;
-            if !ids.is_empty() {
-                diesel::update(
-                    webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&ids)),
-                )
-                .set(webhook_deliveries::next_attempt_at.eq(to_db(now + CLAIM_LEASE)))
-                .execute(c)?;
-            }
-            let rows: Vec<(DeliveryRow, WebhookRow, EventRow)> = webhook_deliveries::table
-                .inner_join(webhook_endpoints::table)
-                .inner_join(events::table)
-                .filter(webhook_deliveries::id.eq_any(&ids))
-                .select((
-                    DeliveryRow::as_select(),
-                    WebhookRow::as_select(),
-                    EventRow::as_select(),
-                ))
+    /// Every webhook endpoint.
+    pub fn webhooks(&self, page: Page) -> StoreResult<(Vec<Webhook>, i64)> {
+        self.conn()?.read(|c| {
+            let total = webhook_endpoints::table.count().get_result(c)?;
+            let rows: Vec<WebhookRow> = webhook_endpoints::table
+                .select(WebhookRow::as_select())
+                .order(webhook_endpoints::id.asc())
+                .limit(page.limit)
+                .offset(page.offset)
                 .load(c)?;
-            Ok(rows)
-        })?;
-        claimed
-            .into_iter()
-            .map(|(d, w, e)| {
-                let secret = self
-                    .sealer()
-                    .open(&w.secret_sealed, w.id.as_bytes())
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| {
-                        StoreError::corrupt("webhook secret does not open under this master key")
-                    })?;
-                Ok(Outgoing {
-                    delivery_id: parse_id(&d.id)?,
-                    endpoint_id: parse_id(&w.id)?,
-                    url: w.url,
-                    secret,
-                    event: Event::try_from(e)?,
-                    attempts: d.attempts,
-                })
-            })
-            .collect()
+            let items = rows
+                .into_iter()
+                .map(Webhook::try_from)
+                .collect::<StoreResult<_>>()?;
+            Ok((items, total))
+        })
     }
 
-    /// Records an attempt: the attempt row, and the delivery `delivered`, rescheduled with
-    /// backoff, or `failed` once [`RETRY_FOR`] has passed since the event.
-    pub fn record_attempt(
-        &self,
-        now: OffsetDateTime,
-        delivery: Uuid,
-        attempt: &Attempt,
-    ) -> StoreResult<Delivery> {
-        let id = delivery.to_string();
-        self.conn()?.write(|c| {
-            let d: DeliveryRow = webhook_deliveries::table
-                .find(&id)
+    /// One webhook endpoint.
+    pub fn webhook(&self, id: Uuid) -> StoreResult<Webhook> {
+        let row: WebhookRow = webhook_endpoints::table
+            .find(id.to_string())
+            .select(WebhookRow::as_select())
+            .first(&mut *self.conn()?)
+            .optional()?
+            .ok_or(StoreError::NotFound { entity: "webhook" })?;
+        Webhook::try_from(row)
+    }
+
+    /// An endpoint's deliveries, newest first.
+    pub fn webhook_deliveries(&self, id: Uuid, page: Page) -> StoreResult<(Vec<Delivery>, i64)> {
+        self.webhook(id)?;
+        let endpoint = id.to_string();
+        self.conn()?.read(|c| {
+            let q = || {
+                webhook_deliveries::table
+                    .filter(webhook_deliveries::endpoint_id.eq(endpoint.clone()))
+            };
+            let total = q().count().get_result(c)?;
+            let rows: Vec<DeliveryRow> = q()
                 .select(DeliveryRow::as_select())
+                .order(webhook_deliveries::id.desc())
+                .limit(page.limit)
+                .offset(page.offset)
+                .load(c)?;
+            let items = rows
+                .into_iter()
+                .map(Delivery::try_from)
+                .collect::<StoreResult<_>>()?;
+            Ok((items, total))
+        })
+    }
+
+    /// Changes a webhook's URL, event filter or enabled flag.
+    pub fn update_webhook(
+        &self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        id: Uuid,
+        url: Option<String>,
+        events: Option<Vec<String>>,
+        enabled: Option<bool>,
+    ) -> StoreResult<Webhook> {
+        let id = id.to_string();
+        self.conn()?.write(|c| {
+            let mut row: WebhookRow = webhook_endpoints::table
+                .find(&id)
+                .select(WebhookRow::as_select())
                 .first(c)
                 .optional()?
-                .ok_or(StoreError::NotFound { entity: "delivery" })?;
-            diesel::insert_into(webhook_attempts::table)
-                .values((
-                    webhook_attempts::id.eq(new_id()),
-                    webhook_attempts::delivery_id.eq(&id),
-                    webhook_attempts::at.eq(to_db(now)),
-                    webhook_attempts::status_code.eq(attempt.status_code),
-                    webhook_attempts::latency_ms.eq(attempt.latency_ms),
-                    webhook_attempts::error.eq(&attempt.error),
+                .ok_or(StoreError::NotFound { entity: "webhook" })?;
+            let before = Webhook::try_from(row.clone())?;
+            if let Some(u) = url {
+                row.url = u;
+            }
+            if let Some(e) = events {
+                row.events = serde_json::to_string(&e).map_err(StoreError::corrupt)?;
+            }
+            if let Some(en) = enabled {
+                row.enabled = en;
+            }
+            let after = Webhook::try_from(row.clone())?;
+            check_webhook(&after.url, &after.events)?;
+            diesel::update(webhook_endpoints::table.find(&id))
+                .set((
+                    webhook_endpoints::url.eq(&row.url),
+                    webhook_endpoints::events.eq(&row.events),
+                    webhook_endpoints::enabled.eq(row.enabled),
+                    webhook_endpoints::updated_at.eq(to_db(now)),
                 ))
                 .execute(c)?;
-            let attempts = d.attempts + 1;
-            let (status, next) = if attempt.succeeded() {
-                ("delivered", now)
-            } else if now - from_db(d.created_at) >= RETRY_FOR {
-                ("failed", now)
-            } else {
-                ("pending", now + backoff(attempts, &mut rand::rng()))
+            let target = Target {
+                kind: "webhook",
+                id: &id,
+                key_hint: None,
             };
-            // Only a delivery still pending is updated: a worker whose claim lapsed must not undo
-            // another worker's `delivered`.
-            diesel::update(
-                webhook_deliveries::table
-                    .find(&id)
-                    .filter(webhook_deliveries::status.eq("pending")),
-            )
-            .set((
-                webhook_deliveries::status.eq(status),
-                webhook_deliveries::attempts.eq(attempts),
-                webhook_deliveries::next_attempt_at.eq(to_db(next)),
-                webhook_deliveries::last_status_code.eq(attempt.status_code),
-                webhook_deliveries::last_error.eq(&attempt.error),
-                webhook_deliveries::updated_at.eq(to_db(now)),
-            ))
-            .execute(c)?;
-            let row = webhook_deliveries::table
-                .find(&id)
-                .select(DeliveryRow::as_select())
-                .first(c)?;
-            Delivery::try_from(row)
+            audit::record(
+                c,
+                now,
+                actor,
+                "webhook.updated",
+                target,
+                details(json!({"before": before, "after": after})),
+            )?;
+            Ok(after)
+        })
+    }
+
+    /// Deletes a webhook endpoint and its deliveries.
+    pub fn delete_webhook(&self, actor: &Actor, now: OffsetDateTime, id: Uuid) -> StoreResult<()> {
+        let id = id.to_string();
+        self.conn()?.write(|c| {
+            let n = diesel::delete(webhook_endpoints::table.find(&id)).execute(c)?;
+            if n == 0 {
+                return Err(StoreError::NotFound { entity: "webhook" });
+            }
+            let target = Target {
+                kind: "webhook",
+                id: &id,
+                key_hint: None,
+            };
+            audit::record(c, now, actor, "webhook.deleted", target, JsonObject::new())
         })
     }
 
@@ -278,18 +371,7 @@ impl Store {
             );
             ev.fanned_out = true;
             diesel::insert_into(events::table).values(&ev).execute(c)?;
-            let row = DeliveryRow {
-                id: new_id(),
-                endpoint_id: endpoint.clone(),
-                event_id: ev.id.clone(),
-                status: "pending".into(),
-                attempts: 0,
-                next_attempt_at: to_db(now),
-                last_status_code: None,
-                last_error: None,
-                created_at: to_db(now),
-                updated_at: to_db(now),
-            };
+            let row = pending_delivery(&endpoint, &ev.id, to_db(now), now);
             diesel::insert_into(webhook_deliveries::table)
                 .values(&row)
                 .execute(c)?;
@@ -301,31 +383,5 @@ impl Store {
             audit::record(c, now, actor, "webhook.pinged", target, details(json!({})))?;
             Delivery::try_from(row)
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::{SeedableRng, rngs::StdRng};
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_caps_at_an_hour() {
-        let mut rng = StdRng::seed_from_u64(1);
-        for (attempts, base) in [(0, 10), (1, 20), (2, 40), (5, 320), (12, 3600), (40, 3600)] {
-            let d = backoff(attempts, &mut rng).whole_milliseconds() as f64 / 1000.0;
-            assert!(
-                d >= base as f64 * 0.8 && d <= base as f64 * 1.2,
-                "attempt {attempts}: {d}"
-            );
-        }
-    }
-
-    #[test]
-    fn endpoints_filter_by_event_type_or_star() {
-        assert!(wants(r#"["license.revoked"]"#, "license.revoked"));
-        assert!(wants(r#"["*"]"#, "activation.created"));
-        assert!(!wants(r#"["license.revoked"]"#, "license.created"));
-        assert!(!wants("not json", "license.created"));
     }
 }

@@ -7,8 +7,7 @@ use super::query::IdPath;
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
-use crate::openapi::{Denied, NotFound};
-use crate::respond::List;
+use crate::respond::{Denied, List, NotFound};
 
 #[utoipa::path(
     get,

@@ -10,8 +10,7 @@ use super::query::{page, parse_opt_time};
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
-use crate::openapi::{BadRequest, Denied};
-use crate::respond::List;
+use crate::respond::{BadRequest, Denied, List};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

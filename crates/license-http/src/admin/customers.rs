@@ -1,7 +1,7 @@
 //! Customers (`/customers`): who licenses are assigned to; emails are unique case-insensitively.
 
 use actix_web::web::{self, Json};
-use license_store::catalog::{CustomerPatch, NewCustomer};
+use license_store::customers::{CustomerPatch, NewCustomer};
 use license_store::model::{Customer, JsonObject};
 use serde::Deserialize;
 
@@ -11,8 +11,7 @@ use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::openapi::{Conflict, Denied, Invalid, NotFound};
-use crate::respond::{Created, List, NoContent};
+use crate::respond::{Conflict, Created, Denied, Invalid, List, NoContent, NotFound};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

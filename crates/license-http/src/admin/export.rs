@@ -14,7 +14,7 @@ use super::query::EnvPath;
 use super::query::LicenseQuery;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
-use crate::openapi::{BadRequest, Denied};
+use crate::respond::{BadRequest, Denied};
 
 /// Licenses read per page while exporting: memory stays flat whatever the number of rows.
 pub const EXPORT_PAGE: i64 = 500;

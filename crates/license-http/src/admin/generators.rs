@@ -4,7 +4,7 @@
 use actix_web::web::{self, Json};
 use license_core::KeyFormat;
 use license_store::StoreError;
-use license_store::catalog::{GeneratorPatch, NewGenerator};
+use license_store::generators::{GeneratorPatch, NewGenerator};
 use license_store::model::{ExpiryBasis, Generator, JsonObject};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -15,8 +15,7 @@ use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::openapi::{Conflict, Denied, Invalid, NotFound};
-use crate::respond::{Created, List, NoContent};
+use crate::respond::{Conflict, Created, Denied, Invalid, List, NoContent, NotFound};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

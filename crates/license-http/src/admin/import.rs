@@ -12,7 +12,7 @@ use super::query::EnvPath;
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
-use crate::openapi::{Denied, Invalid};
+use crate::respond::{Denied, Invalid};
 
 /// Largest import body (100,000 rows of a key, an email and a name fit well within it).
 pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;

@@ -14,8 +14,7 @@ use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::openapi::{Denied, Invalid, NotFound};
-use crate::respond::{Accepted, List};
+use crate::respond::{Accepted, Denied, Invalid, List, NotFound};
 
 #[utoipa::path(
     get,

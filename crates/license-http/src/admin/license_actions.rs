@@ -13,8 +13,7 @@ use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::openapi::{Conflict, Denied, NotFound};
-use crate::respond::{CreatedWithSecret, NoStore};
+use crate::respond::{Conflict, CreatedWithSecret, Denied, NoStore, NotFound};
 
 /// A license's full key, read back by `reveal`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -14,8 +14,9 @@ use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::openapi::{BadRequest, Conflict, Denied, Invalid, NotFound};
-use crate::respond::{CreatedWithSecret, List, NoContent};
+use crate::respond::{
+    BadRequest, Conflict, CreatedWithSecret, Denied, Invalid, List, NoContent, NotFound,
+};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use actix_web::web::{self, Json};
 use license_store::StoreError;
-use license_store::admin::Role;
 use license_store::control::{ControlAuditEntry, NewOperator, Operator, OperatorPatch};
+use license_store::tokens::Role;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

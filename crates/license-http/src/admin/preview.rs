@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 use super::query::IdPath;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
-use crate::openapi::{Denied, NotFound};
 use crate::public::{self, OfflineFile};
+use crate::respond::{Denied, NotFound};
 
 /// Code that validates this license from a customer's program, in four languages.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

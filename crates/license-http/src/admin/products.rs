@@ -3,8 +3,8 @@
 
 use actix_web::web::{self, Json};
 use license_store::StoreError;
-use license_store::catalog::{NewProduct, ProductPatch};
 use license_store::model::{JsonObject, Product, ProductStatus};
+use license_store::products::{NewProduct, ProductPatch};
 use serde::Deserialize;
 
 use super::query::PageQuery;
@@ -13,8 +13,7 @@ use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::openapi::{Conflict, Denied, Invalid, NotFound};
-use crate::respond::{Created, List, NoContent};
+use crate::respond::{Conflict, Created, Denied, Invalid, List, NoContent, NotFound};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -4,7 +4,7 @@
 
 use license_core::LicenseStatus;
 use license_store::Page;
-use license_store::licenses::{LicenseFilter, LicenseSort};
+use license_store::search::{LicenseFilter, LicenseSort};
 use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -27,10 +27,7 @@ pub(crate) fn bad(field: &str, message: &str) -> ApiError {
 pub(crate) fn parse_time(field: &str, v: &str) -> Result<OffsetDateTime, ApiError> {
     let t = OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
         .map_err(|_| bad(field, "must be an RFC 3339 time, e.g. 2027-01-31T00:00:00Z"))?;
-    let year = t
-        .checked_to_offset(time::UtcOffset::UTC)
-        .map_or(i32::MAX, |u| u.year());
-    if !(1970..9000).contains(&year) {
+    if !license_store::validate::representable(t) {
         return Err(bad(field, "must be between the years 1970 and 9000"));
     }
     Ok(t)

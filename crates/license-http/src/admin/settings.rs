@@ -2,14 +2,14 @@
 //! abuse rules, reveal re-authentication.
 
 use actix_web::web::{self, Json};
-use license_store::admin::Settings;
+use license_store::settings::Settings;
 
 use super::query::EnvPath;
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::openapi::{Denied, Invalid};
+use crate::respond::{Denied, Invalid};
 
 #[utoipa::path(
     get,

@@ -1,13 +1,13 @@
 //! Counts for the dashboard (`/stats`): by status and product, activation-limit totals.
 
 use actix_web::web::{self, Json};
-use license_store::licenses::Stats;
+use license_store::stats::Stats;
 
 use super::query::EnvPath;
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
-use crate::openapi::Denied;
+use crate::respond::Denied;
 
 #[utoipa::path(
     get,

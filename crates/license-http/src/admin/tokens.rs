@@ -1,7 +1,7 @@
 //! Admin tokens (`/tokens`): for programs; a token's secret is shown once, at creation.
 
 use actix_web::web;
-use license_store::admin::{Role, Token};
+use license_store::tokens::{Role, Token};
 use serde::Deserialize;
 
 use super::query::{EnvPath, IdPath};
@@ -9,8 +9,9 @@ use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::openapi::{Conflict, Denied, Invalid, NotFound};
-use crate::respond::{CreatedWithSecret, List, NoContent, Secret};
+use crate::respond::{
+    Conflict, CreatedWithSecret, Denied, Invalid, List, NoContent, NotFound, Secret,
+};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -2,7 +2,7 @@
 //! deliveries, a ping, and retrying one delivery. Sending is the delivery worker's job.
 
 use actix_web::web::{self, Json};
-use license_store::admin::{Delivery, Webhook};
+use license_store::webhooks::{Delivery, Webhook};
 use serde::Deserialize;
 
 use super::query::PageQuery;
@@ -11,8 +11,9 @@ use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::openapi::{Denied, Invalid, NotFound};
-use crate::respond::{Accepted, CreatedWithSecret, List, NoContent, Secret};
+use crate::respond::{
+    Accepted, CreatedWithSecret, Denied, Invalid, List, NoContent, NotFound, Secret,
+};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

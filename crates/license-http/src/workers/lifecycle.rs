@@ -1,6 +1,6 @@
 //! The lifecycle worker of SPEC §9: every 30 s, in every environment, the expiry sweeper and the
 //! expiring-soon reminders; once a day, audit retention; every second, webhook delivery. The
-//! steps are in `license_store::{sweep, webhooks}`, idempotent and safe with several instances.
+//! steps are in `license_store::{sweep, delivery}`, idempotent and safe with several instances.
 //! Off with `KEYSMITH_WORKER=off`. (Abuse detection runs in the validation service: `abuse`.)
 
 use std::collections::HashMap;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use license_store::webhooks::{Attempt, Outgoing};
+use license_store::delivery::{Attempt, Outgoing};
 use ring::hmac;
 use time::OffsetDateTime;
 

@@ -3,9 +3,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
-use license_store::admin::Role;
 use license_store::both_backends;
 use license_store::testkit::*;
+use license_store::tokens::Role;
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, block_on};

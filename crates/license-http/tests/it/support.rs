@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use license_http::{Clock, Environments, Operators, Shared, admin_app, validation_app};
 use license_store::Store;
-use license_store::admin::Role;
 use license_store::testkit::{TestControlDb, TestDb, admin, now};
+use license_store::tokens::Role;
 use serde_json::Value;
 use time::OffsetDateTime;
 

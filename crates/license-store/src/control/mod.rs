@@ -18,11 +18,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Page;
-use crate::admin::Role;
 use crate::audit::Actor;
 use crate::db::{self, DbConn, PoolOptions, Schema, Target};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{JsonObject, from_db, json_text, new_id, parse_id, parse_json, to_db};
+use crate::tokens::Role;
 
 mod operators;
 pub(crate) mod schema;

@@ -10,11 +10,11 @@ use uuid::Uuid;
 
 use super::schema::{OperatorRow, RoleRow, operator_roles, operators, sessions};
 use super::{ControlStore, Operator, record, role_of};
-use crate::admin::Role;
 use crate::audit::Actor;
 use crate::db::DbConn;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{JsonObject, from_db, new_id, parse_id, to_db};
+use crate::tokens::Role;
 use crate::validate;
 
 /// A new operator. `password_hash` is `None` for an invited operator, who sets a password
@@ -175,7 +175,7 @@ pub(crate) fn insert(
     diesel::insert_into(operators::table)
         .values(&row)
         .execute(c)
-        .map_err(crate::catalog::unique("email"))?;
+        .map_err(crate::error::unique("email"))?;
     insert_roles(c, &row.id, &new.roles)?;
     let details = json!({"email": row.email, "name": row.name, "roles": roles_json(&new.roles)});
     record(

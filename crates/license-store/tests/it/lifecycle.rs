@@ -215,11 +215,11 @@ both_backends! {
 both_backends! {
     fn catalog_rules_are_enforced(db) {
         let f = Fixture::new(db);
-        let dup = license_store::catalog::NewCustomer { name: "Other".into(), email: f.customer.email.to_uppercase(), metadata: None };
+        let dup = license_store::customers::NewCustomer { name: "Other".into(), email: f.customer.email.to_uppercase(), metadata: None };
         assert!(matches!(db.create_customer(&admin(), now(), dup), Err(StoreError::Duplicate { field: "email" })));
-        let dup_code = license_store::catalog::NewProduct { name: "X".into(), code: f.product.code.clone(), metadata: None };
+        let dup_code = license_store::products::NewProduct { name: "X".into(), code: f.product.code.clone(), metadata: None };
         assert!(matches!(db.create_product(&admin(), now(), dup_code), Err(StoreError::Duplicate { field: "code" })));
-        let weak = license_store::catalog::NewGenerator {
+        let weak = license_store::generators::NewGenerator {
             product_id: f.product.id,
             name: "weak".into(),
             format: license_core::KeyFormat::Pattern { pattern: "PRO-####-@@@@-****".into() },
@@ -234,7 +234,7 @@ both_backends! {
         assert!(matches!(db.delete_customer(&admin(), now(), f.customer.id), Err(StoreError::InUse { .. })));
         assert!(matches!(db.delete_generator(&admin(), now(), f.generator.id), Err(StoreError::InUse { .. })));
         assert!(matches!(db.delete_product(&admin(), now(), f.product.id), Err(StoreError::InUse { .. })));
-        let archived = license_store::catalog::ProductPatch { status: Some(license_store::model::ProductStatus::Archived), ..Default::default() };
+        let archived = license_store::products::ProductPatch { status: Some(license_store::model::ProductStatus::Archived), ..Default::default() };
         db.update_product(&admin(), now(), f.product.id, archived).unwrap();
         assert!(matches!(db.create_license(&admin(), now(), f.new_license()), Err(StoreError::Invalid { field: "product_id", .. })));
     }
@@ -256,7 +256,7 @@ both_backends! {
 
 both_backends! {
     fn tokens_are_found_by_digest_only(db) {
-        let (token, secret) = db.create_token(&admin(), now(), "ci", license_store::admin::Role::Manager).unwrap();
+        let (token, secret) = db.create_token(&admin(), now(), "ci", license_store::tokens::Role::Manager).unwrap();
         assert!(secret.starts_with("ks_") && secret.len() == 67);
         assert_eq!(db.authenticate(&secret).unwrap().unwrap().id, token.id);
         assert!(db.authenticate("ks_nope").unwrap().is_none());

@@ -2,9 +2,11 @@
 
 use license_core::LicenseStatus;
 use license_store::Page;
-use license_store::catalog::{NewCustomer, NewProduct};
-use license_store::licenses::{LicenseAction, LicenseFilter, LicenseSort};
+use license_store::customers::NewCustomer;
+use license_store::licenses::LicenseAction;
 use license_store::model::LicenseView;
+use license_store::products::NewProduct;
+use license_store::search::{LicenseFilter, LicenseSort};
 use time::Duration;
 
 use license_store::both_backends;
@@ -38,7 +40,7 @@ both_backends! {
         let ada = f.assigned(db, 1);
         let loose = f.available(db);
         let other_product = db.create_product(&admin(), t, NewProduct { name: "Zeta Suite".into(), code: "ZETA".into(), metadata: None }).unwrap();
-        let zeta_gen = db.create_generator(&admin(), t, license_store::catalog::NewGenerator {
+        let zeta_gen = db.create_generator(&admin(), t, license_store::generators::NewGenerator {
             product_id: other_product.id, name: "z".into(), format: license_core::KeyFormat::Uuid {},
             default_activation_limit: None, default_validity_days: None, expiry_basis: None,
             default_feature_flags: None, lease_ttl_seconds: None,

@@ -4,6 +4,7 @@
 
 mod activation;
 mod crash;
+mod demo;
 mod lifecycle;
 mod listing;
 mod migrations;

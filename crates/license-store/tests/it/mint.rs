@@ -4,8 +4,8 @@ use std::collections::HashSet;
 
 use license_store::Page;
 use license_store::StoreError;
-use license_store::licenses::LicenseFilter;
 use license_store::mint::{Batch, MintParams};
+use license_store::search::LicenseFilter;
 
 use license_store::both_backends;
 use license_store::testkit::*;

@@ -5,8 +5,8 @@ use license_core::LicenseStatus;
 use license_store::Page;
 use license_store::audit::{AuditFilter, EventFilter};
 use license_store::both_backends;
-use license_store::catalog::NewProduct;
 use license_store::licenses::LicenseAction;
+use license_store::products::NewProduct;
 use license_store::testkit::*;
 use time::Duration;
 
