@@ -231,8 +231,8 @@ impl FromRequest for Caller {
             let (role, name, principal) = match presented? {
                 Presented::Nothing => return Err(ApiError::Unauthorized),
                 Presented::Token(secret) => {
-                    let lookup = env.clone();
-                    let token = web::block(move || lookup.store().authenticate(&secret))
+                    let (lookup, now) = (env.clone(), state.clock.now());
+                    let token = web::block(move || lookup.store().authenticate(&secret, now))
                         .await??
                         .ok_or(ApiError::Unauthorized)?;
                     let name = format!("token:{}", token.name);

@@ -90,6 +90,9 @@ fn token_digest(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
+/// A token's `last_used_at` is written at most this often.
+pub const LAST_USED_EVERY: time::Duration = time::Duration::minutes(1);
+
 impl Store {
     /// Creates an admin token; returns it with its secret, which is not kept.
     pub fn create_token(
@@ -164,14 +167,28 @@ impl Store {
         Ok(true)
     }
 
-    /// The token a secret belongs to, by digest index.
-    pub fn authenticate(&self, secret: &str) -> StoreResult<Option<Token>> {
+    /// The token a secret belongs to, by digest index, used at `now`: its `last_used_at` is
+    /// written at most once a minute (the conditional update makes concurrent requests coalesce).
+    pub fn authenticate(&self, secret: &str, now: OffsetDateTime) -> StoreResult<Option<Token>> {
+        let c = &mut *self.conn()?;
         let row: Option<TokenRow> = admin_tokens::table
             .filter(admin_tokens::token_digest.eq(token_digest(secret)))
             .select(TokenRow::as_select())
-            .first(&mut *self.conn()?)
+            .first(c)
             .optional()?;
-        row.map(Token::try_from).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let stale = to_db(now - LAST_USED_EVERY);
+        if row.last_used_at.is_none_or(|t| t <= stale) {
+            diesel::update(admin_tokens::table.find(&row.id))
+                .filter(
+                    admin_tokens::last_used_at
+                        .is_null()
+                        .or(admin_tokens::last_used_at.le(stale)),
+                )
+                .set(admin_tokens::last_used_at.eq(Some(to_db(now))))
+                .execute(c)?;
+        }
+        Token::try_from(row).map(Some)
     }
 
     /// Every token.

@@ -258,11 +258,11 @@ both_backends! {
     fn tokens_are_found_by_digest_only(db) {
         let (token, secret) = db.create_token(&admin(), now(), "ci", license_store::tokens::Role::Manager).unwrap();
         assert!(secret.starts_with("ks_") && secret.len() == 67);
-        assert_eq!(db.authenticate(&secret).unwrap().unwrap().id, token.id);
-        assert!(db.authenticate("ks_nope").unwrap().is_none());
+        assert_eq!(db.authenticate(&secret, now()).unwrap().unwrap().id, token.id);
+        assert!(db.authenticate("ks_nope", now()).unwrap().is_none());
         assert!(db.bootstrap_admin_token(now(), "ks_bootstrap_secret").unwrap());
         assert!(!db.bootstrap_admin_token(now(), "ks_other").unwrap(), "only while no admin token exists");
-        assert_eq!(db.authenticate("ks_bootstrap_secret").unwrap().unwrap().name, "bootstrap");
+        assert_eq!(db.authenticate("ks_bootstrap_secret", now()).unwrap().unwrap().name, "bootstrap");
         let mut s = db.settings().unwrap();
         assert_eq!(s.grace_period_days, 0);
         s.grace_period_days = 31;
@@ -292,5 +292,20 @@ both_backends! {
         let later = t + Duration::days(3);
         let v = db.act(&admin(), later, lic.license.license.id, LicenseAction::Assign { customer_id: at_assignment.customer.id }).unwrap();
         assert_eq!(v.license.expires_at, Some(later + Duration::days(90)));
+    }
+}
+
+both_backends! {
+    fn a_tokens_last_use_is_written_at_most_once_a_minute(db) {
+        let (token, secret) = db.create_token(&admin(), now(), "ci", license_store::tokens::Role::Viewer).unwrap();
+        let last_used = || db.tokens().unwrap().into_iter().find(|t| t.id == token.id).unwrap().last_used_at;
+        assert_eq!(last_used(), None);
+        let t0 = now();
+        db.authenticate(&secret, t0).unwrap();
+        assert_eq!(last_used(), Some(t0));
+        db.authenticate(&secret, t0 + time::Duration::seconds(59)).unwrap();
+        assert_eq!(last_used(), Some(t0), "coalesced within the minute");
+        db.authenticate(&secret, t0 + time::Duration::seconds(61)).unwrap();
+        assert_eq!(last_used(), Some(t0 + time::Duration::seconds(61)));
     }
 }
