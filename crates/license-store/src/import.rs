@@ -36,6 +36,7 @@ pub struct ImportRow {
 
 /// What happened (or would happen) to one row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RowReport {
     pub line: usize,
     pub license_id: Option<Uuid>,
@@ -49,6 +50,7 @@ pub struct RowReport {
 
 /// The report of an import.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportReport {
     pub dry_run: bool,
     /// Whether the changes were committed (no errors and not a dry run).

@@ -36,10 +36,12 @@ pub struct MintParams {
 
 /// A background job (`GET /jobs/{id}`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Job {
     pub id: Uuid,
     pub kind: String,
     pub status: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub params: serde_json::Value,
     pub total: i64,
     pub done: i64,

@@ -62,6 +62,7 @@ pub(crate) fn json_text(v: &JsonObject) -> String {
 /// Whether a product may get new licenses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ProductStatus {
     /// Licenses can be created.
     Active,
@@ -89,11 +90,13 @@ impl ProductStatus {
 
 /// A product (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Product {
     pub id: Uuid,
     pub name: String,
     pub code: String,
     pub status: ProductStatus,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: JsonObject,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -119,6 +122,7 @@ impl TryFrom<ProductRow> for Product {
 /// When a generator's validity clock starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ExpiryBasis {
     /// At minting.
     Creation,
@@ -148,14 +152,17 @@ impl ExpiryBasis {
 
 /// A key generator: the template for minting keys of one product (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Generator {
     pub id: Uuid,
     pub product_id: Uuid,
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub format: KeyFormat,
     pub default_activation_limit: i32,
     pub default_validity_days: Option<i32>,
     pub expiry_basis: ExpiryBasis,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub default_feature_flags: JsonObject,
     pub lease_ttl_seconds: i32,
     #[serde(with = "time::serde::rfc3339")]
@@ -187,10 +194,12 @@ impl TryFrom<GeneratorRow> for Generator {
 
 /// A customer (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Customer {
     pub id: Uuid,
     pub name: String,
     pub email: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: JsonObject,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -214,17 +223,21 @@ impl TryFrom<CustomerRow> for Customer {
 
 /// A license without its key columns (SPEC §3), plus the masked key and live counters.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct License {
     pub id: Uuid,
     pub product_id: Uuid,
     pub generator_id: Uuid,
     pub customer_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub status: LicenseStatus,
     pub activation_limit: i32,
     pub activations_active: i32,
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub feature_flags: JsonObject,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: JsonObject,
     pub suspended_reason: Option<String>,
     pub reminted_from: Option<Uuid>,
@@ -286,6 +299,7 @@ impl License {
 
 /// The product as embedded in a license view.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductSummary {
     pub id: Uuid,
     pub name: String,
@@ -295,6 +309,7 @@ pub struct ProductSummary {
 
 /// The customer as embedded in a license view.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerSummary {
     pub id: Uuid,
     pub name: String,
@@ -303,6 +318,7 @@ pub struct CustomerSummary {
 
 /// A license with its product and customer: the admin view of SPEC §8.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LicenseView {
     #[serde(flatten)]
     pub license: License,
@@ -338,6 +354,7 @@ impl LicenseView {
 /// Whether an activation holds a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ActivationStatus {
     /// Holds a slot.
     Active,
@@ -357,6 +374,7 @@ impl ActivationStatus {
 
 /// A device or instance using a license (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Activation {
     pub id: Uuid,
     pub license_id: Uuid,
@@ -364,6 +382,7 @@ pub struct Activation {
     pub name: Option<String>,
     pub platform: Option<String>,
     pub ip: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: JsonObject,
     pub status: ActivationStatus,
     #[serde(with = "time::serde::rfc3339")]
@@ -399,6 +418,7 @@ impl TryFrom<ActivationRow> for Activation {
 
 /// One audit log entry (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
@@ -408,6 +428,7 @@ pub struct AuditEntry {
     pub target_type: String,
     pub target_id: String,
     pub key_hint: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: JsonObject,
     pub request_id: String,
     pub ip: Option<String>,
@@ -433,11 +454,13 @@ impl TryFrom<AuditRow> for AuditEntry {
 
 /// One outbox event (SPEC §3), the source of webhooks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub id: Uuid,
     #[serde(rename = "type")]
     pub event_type: String,
     pub license_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: JsonObject,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -16,6 +16,7 @@ use crate::schema::settings;
 /// Abuse detection rules (SPEC §9); off while both thresholds are `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AbuseRules {
     /// Suspend after more than this many distinct fingerprints refused with `LIMIT_EXCEEDED`...
     pub max_refused_fingerprints: Option<u32>,
@@ -28,6 +29,7 @@ pub struct AbuseRules {
 /// The settings of one environment (SPEC §3), with their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Settings {
     pub grace_period_days: u32,
     pub offline_file_ttl_seconds: u32,

@@ -9,6 +9,7 @@ use crate::schema::{licenses, products};
 
 /// Counts for `GET /stats`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Stats {
     pub total: i64,
     /// Every status, in lifecycle order, with its count (zero included).
@@ -25,6 +26,7 @@ pub struct Stats {
 
 /// One status's license count.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusCount {
     pub status: &'static str,
     pub count: i64,
@@ -32,6 +34,7 @@ pub struct StatusCount {
 
 /// One product's license count.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProductCount {
     pub product_id: String,
     pub code: String,

@@ -19,6 +19,7 @@ use crate::{Store, validate};
 /// An admin token's role (SPEC §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     Admin,
     Manager,
@@ -47,6 +48,7 @@ impl Role {
 
 /// An admin token as listed (never its secret).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Token {
     pub id: Uuid,
     pub name: String,

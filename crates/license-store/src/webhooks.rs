@@ -18,6 +18,7 @@ use crate::{Page, Store};
 
 /// A webhook endpoint (its secret is never listed).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Webhook {
     pub id: Uuid,
     pub url: String,
@@ -45,6 +46,7 @@ impl TryFrom<WebhookRow> for Webhook {
 
 /// One event's delivery to one endpoint (attempted by the worker).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub id: Uuid,
     pub endpoint_id: Uuid,

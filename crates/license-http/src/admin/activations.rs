@@ -15,7 +15,7 @@ use crate::respond::{Denied, List, NotFound};
     summary = "A license's activations, newest first",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Denied),
+    responses((status = 200, description = "OK", body = List<Activation>), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn license_activations(
@@ -35,7 +35,7 @@ pub(crate) async fn license_activations(
     summary = "Deactivate one activation",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Denied),
+    responses((status = 200, description = "OK", body = Activation), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn deactivate_activation(

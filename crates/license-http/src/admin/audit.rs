@@ -30,7 +30,7 @@ pub(crate) struct AuditQuery {
     summary = "The audit log, newest first",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), BadRequest, Denied),
+    responses((status = 200, description = "OK", body = List<AuditEntry>), BadRequest, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn audit(
@@ -68,7 +68,7 @@ pub(crate) struct EventQuery {
     summary = "Outbox events, newest first",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), Denied),
+    responses((status = 200, description = "OK", body = List<Event>), Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn events(

@@ -45,7 +45,7 @@ pub(crate) struct CustomerQuery {
     summary = "List customers (q searches name and email)",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), Denied),
+    responses((status = 200, description = "OK", body = List<Customer>), Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn customers(
@@ -67,7 +67,7 @@ pub(crate) async fn customers(
     tag = "admin",
     params(EnvPath),
     request_body = CustomerBody,
-    responses((status = 201, description = "Created"), Conflict, Invalid, Denied),
+    responses((status = 201, description = "Created", body = Customer), Conflict, Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn create_customer(
@@ -91,7 +91,7 @@ pub(crate) async fn create_customer(
     summary = "Get a customer",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Denied),
+    responses((status = 200, description = "OK", body = Customer), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn customer(
@@ -110,7 +110,7 @@ pub(crate) async fn customer(
     tag = "admin",
     params(IdPath),
     request_body = CustomerPatchBody,
-    responses((status = 200, description = "OK"), NotFound, Conflict, Invalid, Denied),
+    responses((status = 200, description = "OK", body = Customer), NotFound, Conflict, Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn update_customer(

@@ -139,7 +139,7 @@ fn export(caller: &Caller, q: &LicenseQuery, format: Format) -> Result<HttpRespo
     summary = "Every license matching the list filters, as CSV (masked keys), streamed",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), BadRequest, Denied),
+    responses((status = 200, description = "id, key_display, status, product_code, product_name, customer_name, customer_email, activation_limit, activations_active, expires_at, created_at", content_type = "text/csv", body = String), BadRequest, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn export_csv(
@@ -155,7 +155,7 @@ pub(crate) async fn export_csv(
     summary = "Every license matching the list filters, as a JSON array (masked keys), streamed",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), BadRequest, Denied),
+    responses((status = 200, description = "A JSON array of licenses", body = Vec<LicenseView>), BadRequest, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn export_json(

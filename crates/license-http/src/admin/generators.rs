@@ -66,7 +66,7 @@ pub(crate) struct GeneratorQuery {
     summary = "List generators",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), Denied),
+    responses((status = 200, description = "OK", body = List<Generator>), Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn generators(
@@ -87,7 +87,7 @@ pub(crate) async fn generators(
     tag = "admin",
     params(EnvPath),
     request_body = GeneratorBody,
-    responses((status = 201, description = "Created"), Invalid, Denied),
+    responses((status = 201, description = "Created", body = Generator), Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn create_generator(
@@ -116,7 +116,7 @@ pub(crate) async fn create_generator(
     summary = "Get a generator",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Denied),
+    responses((status = 200, description = "OK", body = Generator), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn generator(
@@ -135,7 +135,7 @@ pub(crate) async fn generator(
     tag = "admin",
     params(IdPath),
     request_body = GeneratorPatchBody,
-    responses((status = 200, description = "OK"), NotFound, Invalid, Denied),
+    responses((status = 200, description = "OK", body = Generator), NotFound, Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn update_generator(

@@ -3,7 +3,7 @@
 
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
-use license_store::import::ImportRow;
+use license_store::import::{ImportReport, ImportRow};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -87,7 +87,7 @@ pub fn parse_import(text: &str) -> Result<Vec<ImportRow>, ApiError> {
     summary = "Bulk assignment from CSV (key or license_id, customer_email, customer_name); dry_run=true reports only; all or nothing",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), (status = 415, description = "UNSUPPORTED_MEDIA_TYPE"), Invalid, Denied),
+    responses((status = 200, description = "OK", body = ImportReport), (status = 415, description = "UNSUPPORTED_MEDIA_TYPE"), Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn import(

@@ -22,7 +22,7 @@ use crate::respond::{Accepted, Denied, Invalid, List, NotFound};
     summary = "Background jobs, newest first",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), Denied),
+    responses((status = 200, description = "OK", body = List<Job>), Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn jobs(caller: Caller, q: web::Query<PageQuery>) -> Result<List<Job>, ApiError> {
@@ -37,7 +37,7 @@ pub(crate) async fn jobs(caller: Caller, q: web::Query<PageQuery>) -> Result<Lis
     summary = "A job and its progress",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Denied),
+    responses((status = 200, description = "OK", body = Job), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn job(caller: Caller, path: web::Path<IdPath>) -> Result<Json<Job>, ApiError> {
@@ -54,7 +54,7 @@ pub(crate) struct GenerateBody {
 }
 
 /// 202 to `generate`: the queued job; poll `GET /jobs/{id}` for progress.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobAccepted {
     job: Job,
 }
@@ -66,7 +66,7 @@ pub struct JobAccepted {
     tag = "admin",
     params(IdPath),
     request_body = GenerateBody,
-    responses((status = 202, description = "Accepted: the job"), NotFound, Invalid, Denied),
+    responses((status = 202, description = "Accepted: the job", body = JobAccepted), NotFound, Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn generate(
@@ -90,7 +90,7 @@ pub(crate) async fn generate(
     summary = "The keys a completed mint job minted, as CSV, once",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), (status = 410, description = "GONE: keys already downloaded"), Invalid, Denied),
+    responses((status = 200, description = "seq, license_id, key (full keys, handed out once; no-store)", content_type = "text/csv", body = String), (status = 410, description = "GONE: keys already downloaded"), Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn job_keys(

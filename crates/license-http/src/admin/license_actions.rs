@@ -50,7 +50,7 @@ pub(crate) async fn act(
     tag = "admin",
     params(IdPath),
     request_body = AssignBody,
-    responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
+    responses((status = 200, description = "OK", body = LicenseView), NotFound, Conflict, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn assign(
@@ -76,7 +76,7 @@ pub(crate) async fn assign(
     tag = "admin",
     params(IdPath),
     request_body = SuspendBody,
-    responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
+    responses((status = 200, description = "OK", body = LicenseView), NotFound, Conflict, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn suspend(
@@ -101,7 +101,7 @@ pub(crate) async fn suspend(
     summary = "Lift a suspension",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
+    responses((status = 200, description = "OK", body = LicenseView), NotFound, Conflict, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn unsuspend(
@@ -118,7 +118,7 @@ pub(crate) async fn unsuspend(
     summary = "Pause an active license",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
+    responses((status = 200, description = "OK", body = LicenseView), NotFound, Conflict, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn inactivate(
@@ -135,7 +135,7 @@ pub(crate) async fn inactivate(
     summary = "Resume an inactive license",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
+    responses((status = 200, description = "OK", body = LicenseView), NotFound, Conflict, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn reactivate(
@@ -152,7 +152,7 @@ pub(crate) async fn reactivate(
     summary = "Revoke (deactivates every activation)",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Conflict, Denied),
+    responses((status = 200, description = "OK", body = LicenseView), NotFound, Conflict, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn revoke(
@@ -169,7 +169,7 @@ pub(crate) async fn revoke(
     summary = "Replace with a new license and key; the response holds the new key",
     tag = "admin",
     params(IdPath),
-    responses((status = 201, description = "Created"), NotFound, Conflict, Denied),
+    responses((status = 201, description = "Created: the new license plus `key`, its full key, shown this once", body = LicenseView), NotFound, Conflict, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn remint(
@@ -189,7 +189,7 @@ pub(crate) async fn remint(
     summary = "Read the full key back (audited)",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Denied),
+    responses((status = 200, description = "OK", body = RevealedKey), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn reveal(

@@ -62,7 +62,7 @@ pub(crate) struct LicensePatchBody {
     summary = "List and search licenses",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), BadRequest, Denied),
+    responses((status = 200, description = "OK", body = List<LicenseView>), BadRequest, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn licenses(
@@ -83,7 +83,7 @@ pub(crate) async fn licenses(
     tag = "admin",
     params(EnvPath),
     request_body = LicenseBody,
-    responses((status = 201, description = "Created"), Invalid, Denied),
+    responses((status = 201, description = "Created: the license plus `key`, its full key, shown this once", body = LicenseView), Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn create_license(
@@ -112,7 +112,7 @@ pub(crate) async fn create_license(
     summary = "Get a license",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Denied),
+    responses((status = 200, description = "OK", body = LicenseView), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn license(
@@ -131,7 +131,7 @@ pub(crate) async fn license(
     tag = "admin",
     params(IdPath),
     request_body = LicensePatchBody,
-    responses((status = 200, description = "OK"), NotFound, Conflict, Invalid, Denied),
+    responses((status = 200, description = "OK", body = LicenseView), NotFound, Conflict, Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn update_license(

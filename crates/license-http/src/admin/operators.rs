@@ -92,7 +92,7 @@ fn require_some_admin(caller: &SessionCaller) -> Result<(), ApiError> {
     path = "/v1/operators",
     summary = "Every operator with its roles",
     tag = "operators",
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 200, description = "OK", body = List<Operator>), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
     security(("session" = []))
 )]
 pub(crate) async fn list(
@@ -110,7 +110,7 @@ pub(crate) async fn list(
     summary = "Invite an operator: answers it with a one-time set-password link (valid 3 days), shown once",
     tag = "operators",
     request_body = InviteBody,
-    responses((status = 201, description = "Invited"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN or CSRF_FAILED"), (status = 409, description = "DUPLICATE (email)"), (status = 422, description = "INVALID_FIELD (email, name, roles)")),
+    responses((status = 201, description = "Invited: the operator plus `set_password_url`, its one-time link, shown this once", body = Operator), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN or CSRF_FAILED"), (status = 409, description = "DUPLICATE (email)"), (status = 422, description = "INVALID_FIELD (email, name, roles)")),
     security(("session" = []))
 )]
 pub(crate) async fn invite(
@@ -151,7 +151,7 @@ pub(crate) async fn invite(
     summary = "One operator",
     tag = "operators",
     params(OperatorPath),
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN"), (status = 404, description = "NOT_FOUND")),
+    responses((status = 200, description = "OK", body = Operator), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN"), (status = 404, description = "NOT_FOUND")),
     security(("session" = []))
 )]
 pub(crate) async fn get(
@@ -171,7 +171,7 @@ pub(crate) async fn get(
     tag = "operators",
     params(OperatorPath),
     request_body = OperatorPatchBody,
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN or CSRF_FAILED"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "LAST_ADMIN: an environment would have no enabled admin"), (status = 422, description = "INVALID_FIELD (name, roles)")),
+    responses((status = 200, description = "OK", body = Operator), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN or CSRF_FAILED"), (status = 404, description = "NOT_FOUND"), (status = 409, description = "LAST_ADMIN: an environment would have no enabled admin"), (status = 422, description = "INVALID_FIELD (name, roles)")),
     security(("session" = []))
 )]
 pub(crate) async fn update(
@@ -213,7 +213,7 @@ pub(crate) async fn update(
     summary = "A new one-time set-password link for an operator (valid 3 days), shown once",
     tag = "operators",
     params(OperatorPath),
-    responses((status = 200, description = "The link"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN or CSRF_FAILED"), (status = 404, description = "NOT_FOUND")),
+    responses((status = 200, description = "The link", body = PasswordLink), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN or CSRF_FAILED"), (status = 404, description = "NOT_FOUND")),
     security(("session" = []))
 )]
 pub(crate) async fn reset_password(
@@ -244,7 +244,7 @@ pub(crate) async fn reset_password(
     path = "/v1/operators/audit",
     summary = "The control audit: sign-ins (and failures, with IP), password and TOTP changes, operator changes; newest first",
     tag = "operators",
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
+    responses((status = 200, description = "OK", body = List<ControlAuditEntry>), (status = 401, description = "UNAUTHORIZED"), (status = 403, description = "FORBIDDEN")),
     security(("session" = []))
 )]
 pub(crate) async fn audit(

@@ -23,7 +23,7 @@ pub struct CodeSamples {
 }
 
 /// `GET /licenses/{id}/preview`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Preview {
     license: LicenseView,
     activations: Vec<Activation>,
@@ -58,7 +58,7 @@ fn samples(base: &str, env: &str, key_placeholder: &str) -> CodeSamples {
     summary = "License, activations, a signed offline file and code samples",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Denied),
+    responses((status = 200, description = "OK", body = Preview), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn preview(

@@ -42,7 +42,7 @@ pub(crate) struct ProductPatchBody {
     summary = "List products",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), Denied),
+    responses((status = 200, description = "OK", body = List<Product>), Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn products(
@@ -63,7 +63,7 @@ pub(crate) async fn products(
     tag = "admin",
     params(EnvPath),
     request_body = ProductBody,
-    responses((status = 201, description = "Created"), Conflict, Invalid, Denied),
+    responses((status = 201, description = "Created", body = Product), Conflict, Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn create_product(
@@ -87,7 +87,7 @@ pub(crate) async fn create_product(
     summary = "Get a product",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Denied),
+    responses((status = 200, description = "OK", body = Product), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn product(
@@ -106,7 +106,7 @@ pub(crate) async fn product(
     tag = "admin",
     params(IdPath),
     request_body = ProductPatchBody,
-    responses((status = 200, description = "OK"), NotFound, Invalid, Denied),
+    responses((status = 200, description = "OK", body = Product), NotFound, Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn update_product(

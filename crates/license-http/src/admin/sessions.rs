@@ -44,7 +44,7 @@ pub struct EnvironmentRole {
 }
 
 /// The signed-in operator: who, where, and the CSRF token for unsafe requests.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SignedIn {
     operator: Operator,
     environments: Vec<EnvironmentRole>,
@@ -236,7 +236,7 @@ async fn failed(
     tag = "auth",
     request_body = LoginBody,
     responses(
-        (status = 200, description = "Signed in; `Set-Cookie: keysmith_session=...; HttpOnly; SameSite=Strict`"),
+        (status = 200, description = "Signed in; `Set-Cookie: keysmith_session=...; HttpOnly; SameSite=Strict`", body = SignedIn),
         (status = 401, description = "INVALID_CREDENTIALS (unknown email and wrong password alike) or TOTP_REQUIRED"),
         (status = 429, description = "RATE_LIMITED, with Retry-After: too many failed sign-ins from this IP or for this email"),
     )
@@ -295,7 +295,7 @@ pub(crate) async fn logout(
     path = "/v1/auth/me",
     summary = "The signed-in operator, its environments and roles, and the CSRF token",
     tag = "auth",
-    responses((status = 200, description = "OK"), (status = 401, description = "UNAUTHORIZED")),
+    responses((status = 200, description = "OK", body = SignedIn), (status = 401, description = "UNAUTHORIZED")),
     security(("session" = []))
 )]
 pub(crate) async fn me(
@@ -407,7 +407,7 @@ pub(crate) async fn reauth(
     summary = "TOTP: enroll (answers the secret), confirm with a code, or remove with the password",
     tag = "auth",
     request_body = TotpBody,
-    responses((status = 200, description = "enroll: the secret and otpauth URL (not stored by the browser: no-store)"), (status = 204, description = "confirm, remove: done"), (status = 400, description = "INVALID_REQUEST (action, code)"), (status = 401, description = "UNAUTHORIZED or INVALID_CREDENTIALS (remove)"), (status = 403, description = "CSRF_FAILED")),
+    responses((status = 200, description = "enroll: the secret and otpauth URL (not stored by the browser: no-store)", body = TotpEnrolment), (status = 204, description = "confirm, remove: done"), (status = 400, description = "INVALID_REQUEST (action, code)"), (status = 401, description = "UNAUTHORIZED or INVALID_CREDENTIALS (remove)"), (status = 403, description = "CSRF_FAILED")),
     security(("session" = []))
 )]
 pub(crate) async fn totp(
@@ -480,7 +480,7 @@ pub(crate) async fn totp(
     summary = "Create the first operator (admin in every environment) from the one-time setup link, and sign in",
     tag = "auth",
     request_body = SetupBody,
-    responses((status = 200, description = "Created and signed in"), (status = 400, description = "INVALID_REQUEST (password)"), (status = 410, description = "LINK_INVALID: used, expired, replaced, or an operator exists"), (status = 422, description = "INVALID_FIELD (email, name)")),
+    responses((status = 200, description = "Created and signed in", body = SignedIn), (status = 400, description = "INVALID_REQUEST (password)"), (status = 410, description = "LINK_INVALID: used, expired, replaced, or an operator exists"), (status = 422, description = "INVALID_FIELD (email, name)")),
 )]
 pub(crate) async fn setup(
     req: HttpRequest,
@@ -518,7 +518,7 @@ pub(crate) async fn setup(
     summary = "Choose a password from an invitation or reset link (then sign in)",
     tag = "auth",
     request_body = SetPasswordBody,
-    responses((status = 200, description = "The operator"), (status = 400, description = "INVALID_REQUEST (password)"), (status = 410, description = "LINK_INVALID: used, expired or unknown")),
+    responses((status = 200, description = "The operator", body = Operator), (status = 400, description = "INVALID_REQUEST (password)"), (status = 410, description = "LINK_INVALID: used, expired or unknown")),
 )]
 pub(crate) async fn set_password(
     req: HttpRequest,

@@ -17,7 +17,7 @@ use crate::respond::{Denied, Invalid};
     summary = "The environment's settings",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), Denied),
+    responses((status = 200, description = "OK", body = Settings), Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn settings(caller: Caller) -> Result<Json<Settings>, ApiError> {
@@ -31,7 +31,7 @@ pub(crate) async fn settings(caller: Caller) -> Result<Json<Settings>, ApiError>
     summary = "Replace the settings",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), Invalid, Denied),
+    responses((status = 200, description = "OK", body = Settings), Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn put_settings(

@@ -15,7 +15,7 @@ use crate::respond::Denied;
     summary = "Counts by status and product, activation-limit totals",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), Denied),
+    responses((status = 200, description = "OK", body = Stats), Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn stats(caller: Caller) -> Result<Json<Stats>, ApiError> {

@@ -27,7 +27,7 @@ pub(crate) struct TokenBody {
     summary = "List admin tokens (never their secrets)",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), Denied),
+    responses((status = 200, description = "OK", body = List<Token>), Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn tokens(caller: Caller) -> Result<List<Token>, ApiError> {
@@ -42,7 +42,7 @@ pub(crate) async fn tokens(caller: Caller) -> Result<List<Token>, ApiError> {
     tag = "admin",
     params(EnvPath),
     request_body = TokenBody,
-    responses((status = 201, description = "Created"), Conflict, Invalid, Denied),
+    responses((status = 201, description = "Created: the token plus `token`, its secret, shown this once", body = Token), Conflict, Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn create_token(

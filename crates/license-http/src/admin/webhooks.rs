@@ -36,7 +36,7 @@ pub(crate) struct WebhookPatchBody {
     summary = "List webhook endpoints",
     tag = "admin",
     params(EnvPath),
-    responses((status = 200, description = "OK"), Denied),
+    responses((status = 200, description = "OK", body = List<Webhook>), Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn webhooks(
@@ -57,7 +57,7 @@ pub(crate) async fn webhooks(
     tag = "admin",
     params(EnvPath),
     request_body = WebhookBody,
-    responses((status = 201, description = "Created"), Invalid, Denied),
+    responses((status = 201, description = "Created: the endpoint plus `secret`, its signing secret, shown this once", body = Webhook), Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn create_webhook(
@@ -82,7 +82,7 @@ pub(crate) async fn create_webhook(
     summary = "Get a webhook endpoint",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Denied),
+    responses((status = 200, description = "OK", body = Webhook), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn webhook(
@@ -100,7 +100,7 @@ pub(crate) async fn webhook(
     summary = "An endpoint's deliveries (every attempt of every event), newest first",
     tag = "admin",
     params(IdPath),
-    responses((status = 200, description = "OK"), NotFound, Denied),
+    responses((status = 200, description = "OK", body = List<Delivery>), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn webhook_deliveries(
@@ -121,7 +121,7 @@ pub(crate) async fn webhook_deliveries(
     summary = "Queue a webhook.ping event for this endpoint only",
     tag = "admin",
     params(IdPath),
-    responses((status = 202, description = "Accepted: the delivery"), NotFound, Denied),
+    responses((status = 202, description = "Accepted: the delivery", body = Delivery), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn ping_webhook(
@@ -141,7 +141,7 @@ pub(crate) async fn ping_webhook(
     summary = "Send a delivery again now",
     tag = "admin",
     params(IdPath),
-    responses((status = 202, description = "Accepted: the delivery"), NotFound, Denied),
+    responses((status = 202, description = "Accepted: the delivery", body = Delivery), NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn retry_delivery(
@@ -162,7 +162,7 @@ pub(crate) async fn retry_delivery(
     tag = "admin",
     params(IdPath),
     request_body = WebhookPatchBody,
-    responses((status = 200, description = "OK"), NotFound, Invalid, Denied),
+    responses((status = 200, description = "OK", body = Webhook), NotFound, Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn update_webhook(

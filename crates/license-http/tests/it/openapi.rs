@@ -111,6 +111,19 @@ fn checked_in_admin_openapi_is_current_and_lists_every_route() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // Every success answer of the API (not 204) documents its body.
+    for (path, item) in paths.iter().filter(|(p, _)| p.starts_with("/v1/")) {
+        for (method, op) in item.as_object().unwrap() {
+            for (code, response) in op["responses"].as_object().unwrap() {
+                if code.starts_with('2') && code != "204" {
+                    assert!(
+                        response.get("content").is_some(),
+                        "{method} {path} {code} has no response schema"
+                    );
+                }
+            }
+        }
+    }
     let session = &doc["components"]["securitySchemes"]["session"];
     assert_eq!(
         (

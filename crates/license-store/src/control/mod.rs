@@ -51,6 +51,7 @@ impl std::fmt::Debug for ControlStore {
 
 /// An operator as listed and returned (never a password hash or a TOTP secret).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Operator {
     pub id: Uuid,
     pub email: String,
@@ -76,6 +77,7 @@ impl Operator {
 
 /// An entry of the control audit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ControlAuditEntry {
     pub id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
@@ -83,6 +85,7 @@ pub struct ControlAuditEntry {
     pub actor: String,
     pub action: String,
     pub target_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: JsonObject,
     pub request_id: String,
     pub ip: Option<String>,
