@@ -330,7 +330,7 @@ pub async fn activate(
     check_text("platform", body.platform.as_deref(), 200)?;
     if let Some(m) = &body.metadata {
         let size = serde_json::Value::Object(m.clone()).to_string().len();
-        if size > 10 * 1024 {
+        if size > license_store::limits::MAX_METADATA_BYTES {
             return Err(ApiError::InvalidRequest(format!(
                 "metadata: must serialise to at most 10 KiB, got {size} bytes"
             )));
