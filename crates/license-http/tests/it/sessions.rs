@@ -331,6 +331,18 @@ both_backends! {
             let bo_id: uuid::Uuid = bo.body["operator"]["id"].as_str().unwrap().parse().unwrap();
             let promote = app.as_browser(&b, true, patch(bo_id, json!({"roles": {"test": "admin"}}))).await;
             assert_eq!(promote.status, StatusCode::OK, "{:?}", promote.body);
+            let one = app.as_browser(&b, false, TestRequest::get().uri(&format!("/v1/operators/{bo_id}"))).await;
+            assert_eq!((one.status, one.body["roles"]["test"].as_str()), (StatusCode::OK, Some("admin")));
+            let reset = app.as_browser(&b, true, TestRequest::post().uri(&format!("/v1/operators/{bo_id}/reset-password"))).await;
+            assert_eq!((reset.status, reset.headers.get("cache-control").unwrap().to_str().unwrap()), (StatusCode::OK, "no-store"));
+            let link = reset.body["set_password_url"].as_str().unwrap();
+            let token = link.rsplit_once('#').unwrap().1;
+            let set_new = TestRequest::post().uri("/v1/auth/set-password").set_json(json!({"token": token, "password": "bo's new passphrase"}));
+            assert_eq!(app.call(None, set_new).await.status, StatusCode::OK);
+            let (old, _) = app.login("bo@example.com", "bo's own passphrase", None).await;
+            assert_eq!(old.error_code(), "INVALID_CREDENTIALS", "a reset replaces the password");
+            let (new, _) = app.login("bo@example.com", "bo's new passphrase", None).await;
+            assert_eq!(new.status, StatusCode::OK);
             let demote = app.as_browser(&b, true, patch(ada.id, json!({"roles": {"test": "viewer"}}))).await;
             assert_eq!(demote.status, StatusCode::OK, "another admin exists now");
             let list = app.as_browser(&b, false, TestRequest::get().uri("/v1/operators")).await;
