@@ -18,6 +18,7 @@ pub mod abuse;
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod credentials;
 pub mod environments;
 pub mod error;
@@ -223,6 +224,7 @@ pub fn admin_app(
 > {
     App::new()
         .configure(|cfg| common(shared, cfg))
+        .configure(console::routes)
         .configure(admin::routes)
         .configure(ops::routes)
         .default_service(web::to(ops::not_found))
