@@ -582,7 +582,7 @@ fn the_operator_day_in_a_real_browser() {
     for fp in ["laptop-1", "desktop-2"] {
         let mut r = agent()
             .post(format!("{}/v1/production/activate", server.validation))
-            .send_json(&json!({"key": assigned_key, "fingerprint": fp}))
+            .send_json(json!({"key": assigned_key, "fingerprint": fp}))
             .unwrap();
         assert!(
             r.status().is_success(),
@@ -592,7 +592,7 @@ fn the_operator_day_in_a_real_browser() {
     }
     let mut full = agent()
         .post(format!("{}/v1/production/activate", server.validation))
-        .send_json(&json!({"key": assigned_key, "fingerprint": "phone-3"}))
+        .send_json(json!({"key": assigned_key, "fingerprint": "phone-3"}))
         .unwrap();
     assert_eq!(
         full.body_mut().read_json::<Value>().unwrap()["code"],
@@ -627,7 +627,7 @@ fn the_operator_day_in_a_real_browser() {
     );
     let mut again = agent()
         .post(format!("{}/v1/production/activate", server.validation))
-        .send_json(&json!({"key": assigned_key, "fingerprint": "phone-3"}))
+        .send_json(json!({"key": assigned_key, "fingerprint": "phone-3"}))
         .unwrap();
     assert_eq!(
         again.body_mut().read_json::<Value>().unwrap()["code"],
