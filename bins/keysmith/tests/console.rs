@@ -759,3 +759,147 @@ fn console_responses_carry_the_security_headers() {
         "a missing file is not the page shell"
     );
 }
+
+#[test]
+fn trial_expiry_and_an_audit_of_distribution_with_export() {
+    let Some(b) = Browser::start() else { return };
+    let server = Server::start();
+    let (pro, _) = server.seed("Acme Pro", "PRO", 2, 3);
+    let (trial, _) = server.seed("Acme Trial", "TRIAL", 0, 1);
+    // A trial that ends in two seconds; a validation after that expires it (lazily, SPEC §4).
+    let gens = server.api("GET", &format!("/generators?product={trial}"), None);
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let c = server.api(
+        "POST",
+        "/customers",
+        Some(json!({"name": "Tia Trial", "email": "tia@trial.example.com"})),
+    );
+    let lic = server.api("POST", "/licenses", Some(json!({"product_id": trial, "generator_id": gens["items"][0]["id"], "customer_id": c["id"],
+        "expires_at": soon.format(&time::format_description::well_known::Rfc3339).unwrap()})));
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut r = agent()
+        .post(format!("{}/v1/production/validate", server.validation))
+        .send_json(json!({"key": lic["key"]}))
+        .unwrap();
+    assert_eq!(
+        r.body_mut().read_json::<Value>().unwrap()["code"],
+        "EXPIRED"
+    );
+
+    sign_in(&b, &server, "admin@example.com");
+    // Use case 4: expired trials, found with filters, revoked; a paid license assigned instead.
+    b.open(&format!(
+        "{}/admin/licenses?product={trial}&status=expired",
+        server.admin
+    ));
+    wait_rows(
+        &b,
+        "the expired trial",
+        "rows.length === 1 && rows[0].includes('expired') && rows[0].includes('tia@trial.example.com')",
+    );
+    let display = rows(&b)[0].split(' ').next().unwrap().to_owned();
+    b.click("button", &format!("Actions for {display}"));
+    assert!(
+        !b.exists("menuitem", "Edit"),
+        "an expired license cannot be edited"
+    );
+    b.click("menuitem", "Revoke");
+    b.click("button", "Revoke license");
+    wait_rows(&b, "gone from expired", "rows.length === 0");
+    b.find("button", "Clear search and filters");
+    b.select("Status", "All Statuses");
+    b.select("Product", "Acme Pro");
+    b.select("Status", "Available");
+    wait_rows(&b, "a paid license", "rows.length === 2");
+    let paid = rows(&b)[0].split(' ').next().unwrap().to_owned();
+    b.click("button", &format!("Actions for {paid}"));
+    b.click("menuitem", "Assign");
+    b.type_into("searchbox", "Find customer", "tia@");
+    b.until("Tia in the list", "return [...document.querySelectorAll('dialog select option')].some(o => o.textContent.includes('tia@trial.example.com'))", json!([]));
+    b.select("Customer", "Tia Trial");
+    b.click("button", "Assign");
+    wait_rows(&b, "one available left", "rows.length === 1");
+
+    // Use case 5: how many active-or-assigned Pro licenses, and the export of that view.
+    b.select("Status", "Assigned");
+    wait_rows(&b, "assigned Pro", "rows.length === 4");
+    b.until(
+        "the total",
+        "return document.body.innerText.includes('Showing 1–4 of 4')",
+        json!([]),
+    );
+    let href = b.find("link", "Export CSV");
+    let csv = b.js(
+        "return fetch(arguments[0].href).then(r => r.text())",
+        json!([href]),
+    );
+    let csv = csv.as_str().unwrap();
+    assert!(csv.starts_with("id,key_display,status,"), "{csv}");
+    assert_eq!(
+        csv.lines().count(),
+        1 + 4,
+        "the export holds the view: {csv}"
+    );
+    assert!(
+        csv.lines().skip(1).all(|l| l.contains(",assigned,PRO,")),
+        "{csv}"
+    );
+    assert!(b.url().contains(&format!("product={pro}")));
+    b.screenshots("licenses-filtered");
+}
+
+#[test]
+fn the_first_admin_sets_up_from_the_one_time_link() {
+    let Some(b) = Browser::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (admin_port, validation_port) = (free_port(), free_port());
+    let log_path = dir.path().join("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_keysmith"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KEYSMITH_DATA_DIR", dir.path())
+        .env("KEYSMITH_ENVIRONMENTS", "production,staging")
+        .env("KEYSMITH_ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
+        .env(
+            "KEYSMITH_VALIDATION_ADDR",
+            format!("127.0.0.1:{validation_port}"),
+        )
+        .env("KEYSMITH_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let _guard = Guard(child);
+    wait_for(
+        &format!("http://127.0.0.1:{admin_port}/healthz"),
+        "keysmith",
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let at = log.find("/admin/setup#").unwrap();
+    let start = log[..at].rfind("http://").unwrap();
+    let link: String = log[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    b.open(&link);
+    b.find("heading", "Create the first admin");
+    b.assert_accessible("setup");
+    b.screenshots("setup");
+    b.type_into("textbox", "Email", "first@example.com");
+    b.type_into("textbox", "Name", "First Admin");
+    b.type_into("textbox", "Password", "short");
+    b.click("button", "Create admin and sign in");
+    b.until("the password rule next to its field", "return document.querySelector('[data-field=password] .field-error')?.textContent.includes('12')", json!([]));
+    b.type_into("textbox", "Password", PASSWORD);
+    b.click("button", "Create admin and sign in");
+    b.find("heading", "Dashboard");
+    assert!(!b.url().contains('#'), "the secret leaves the address bar");
+    b.find("heading", "Licenses by status");
+    assert!(
+        b.text().contains("No licenses yet"),
+        "the empty state says what to do next"
+    );
+    b.click("button", "Sign out");
+    b.find("heading", "Sign in to Keysmith");
+}

@@ -8,7 +8,7 @@ export const title = 'Account';
 export function render(main, ctx) {
   const op = ctx.me.operator;
   const current = h('input', { type: 'password', name: 'current_password', autocomplete: 'current-password', required: true });
-  const next = h('input', { type: 'password', name: 'new_password', autocomplete: 'new-password', required: true, minlength: 12 });
+  const next = h('input', { type: 'password', name: 'new_password', autocomplete: 'new-password', required: true });
   const pwForm = h('form', {
     class: 'card',
     onsubmit: async (e) => {

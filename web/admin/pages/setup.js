@@ -17,7 +17,7 @@ export function render(main, { navigate, signedIn }) {
   }
   const email = h('input', { type: 'email', name: 'email', autocomplete: 'username', required: true });
   const name = h('input', { type: 'text', name: 'name', autocomplete: 'name', required: true });
-  const password = h('input', { type: 'password', name: 'password', autocomplete: 'new-password', required: true, minlength: 12 });
+  const password = h('input', { type: 'password', name: 'password', autocomplete: 'new-password', required: true });
   const form = h('form', {
     class: 'card narrow',
     onsubmit: async (e) => {
