@@ -38,20 +38,28 @@ fn step(now: OffsetDateTime) -> u64 {
 /// Whether `code` (6 digits; spaces ignored) is the code of `secret` at `now`, one step either
 /// side. Compared in constant time per candidate.
 pub fn verify(secret: &[u8], code: &str, now: OffsetDateTime) -> bool {
+    matched_step(secret, code, now).is_some()
+}
+
+/// The time step whose code `code` is (within one step of `now`), or `None`. A caller that
+/// remembers the last step used can refuse a code seen before (RFC 6238 §5.2: no replay).
+pub fn matched_step(secret: &[u8], code: &str, now: OffsetDateTime) -> Option<u64> {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
     let now_step = step(now);
-    let mut ok = false;
+    let mut found = None;
     for d in -SKEW..=SKEW {
         let Some(counter) = now_step.checked_add_signed(d) else {
             continue;
         };
         let expected = format!("{:06}", hotp(secret, counter));
-        ok |= same(expected.as_bytes(), code.as_bytes());
+        if same(expected.as_bytes(), code.as_bytes()) {
+            found = Some(counter);
+        }
     }
-    ok
+    found
 }
 
 /// Equality that reads every byte whatever the first difference (no early exit to time).

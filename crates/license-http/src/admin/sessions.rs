@@ -199,10 +199,15 @@ async fn check_credentials(
         match (&record.totp_secret, totp) {
             (None, _) => Ok(Check::Ok(record.operator)),
             (Some(_), None) => Ok(Check::NeedsTotp),
-            (Some(secret), Some(code)) if license_core::totp::verify(secret, &code, now) => {
-                Ok(Check::Ok(record.operator))
+            (Some(secret), Some(code)) => {
+                match license_core::totp::matched_step(secret, &code, now) {
+                    None => Ok(Check::Failed("wrong TOTP code")),
+                    Some(step) if !control.use_totp_step(record.operator.id, step)? => {
+                        Ok(Check::Failed("TOTP code used before"))
+                    }
+                    Some(_) => Ok(Check::Ok(record.operator)),
+                }
             }
-            (Some(_), Some(_)) => Ok(Check::Failed("wrong TOTP code")),
         }
     })
     .await?
@@ -449,13 +454,15 @@ pub(crate) async fn totp(
                 let pending = control.pending_totp(id)?.ok_or_else(|| {
                     ApiError::InvalidRequest("action: no enrolment is waiting; enroll first".into())
                 })?;
-                if !license_core::totp::verify(&pending, &code, now) {
+                let Some(step) = license_core::totp::matched_step(&pending, &code, now) else {
                     return Err(ApiError::InvalidRequest(
                         "code: not the current code; check the app's clock and try the next one"
                             .into(),
                     ));
-                }
-                Ok(control.confirm_totp(&caller.actor, now, id)?)
+                };
+                control.confirm_totp(&caller.actor, now, id)?;
+                control.use_totp_step(id, step)?;
+                Ok(())
             })
             .await??;
             Ok(HttpResponse::NoContent().finish())

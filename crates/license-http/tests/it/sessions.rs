@@ -134,11 +134,17 @@ both_backends! {
             assert_eq!((needs.status, needs.error_code(), c.is_none()), (StatusCode::UNAUTHORIZED, "TOTP_REQUIRED", true));
             let (bad, _) = app.login("ada@example.com", PASSWORD, Some("123456")).await;
             assert_eq!(bad.error_code(), "INVALID_CREDENTIALS");
+            let (replay, _) = app.login("ada@example.com", PASSWORD, Some(&code)).await;
+            assert_eq!(replay.error_code(), "INVALID_CREDENTIALS", "the confirming code is spent");
+            app.advance(Duration::seconds(30));
+            let code = license_core::totp::code_at(&secret, app.now());
             let (wrong_pw, _) = app.login("ada@example.com", "wrong password!", Some(&code)).await;
             assert_eq!(wrong_pw.error_code(), "INVALID_CREDENTIALS", "a code does not stand in for the password");
             let (good, c) = app.login("ada@example.com", PASSWORD, Some(&code)).await;
             assert_eq!((good.status, c.is_some()), (StatusCode::OK, true));
             assert_eq!(good.body["operator"]["totp_enabled"], true);
+            let (again, _) = app.login("ada@example.com", PASSWORD, Some(&code)).await;
+            assert_eq!(again.error_code(), "INVALID_CREDENTIALS", "a code is accepted once");
 
             let remove = app.as_browser(&browser, true, totp(json!({"action": "remove", "password": PASSWORD}))).await;
             assert_eq!(remove.status, StatusCode::NO_CONTENT);

@@ -167,6 +167,7 @@ pub(crate) fn insert(
         password_hash: new.password_hash,
         totp_secret: None,
         totp_pending: None,
+        totp_last_step: None,
         disabled: false,
         created_at: to_db(now),
         updated_at: to_db(now),
@@ -365,6 +366,22 @@ impl ControlStore {
             .as_ref()
             .map(|s| self.open_totp(&id, s))
             .transpose()
+    }
+
+    /// Records that the code of TOTP time step `step` was used; false when that step (or a later
+    /// one) was used already, so a code is never accepted twice.
+    pub fn use_totp_step(&self, id: Uuid, step: u64) -> StoreResult<bool> {
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        let n = diesel::update(
+            operators::table.find(id.to_string()).filter(
+                operators::totp_last_step
+                    .is_null()
+                    .or(operators::totp_last_step.lt(step)),
+            ),
+        )
+        .set(operators::totp_last_step.eq(Some(step)))
+        .execute(&mut *self.conn()?)?;
+        Ok(n == 1)
     }
 
     /// Makes the pending secret the operator's TOTP secret (its code was checked).

@@ -10,6 +10,8 @@ CREATE TABLE operators (
     -- TOTP secrets sealed with the master key (AES-256-GCM bound to the operator id).
     totp_secret BLOB,
     totp_pending BLOB,
+    -- The last TOTP time step accepted: a code is never accepted twice.
+    totp_last_step BIGINT,
     disabled BOOLEAN NOT NULL,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
