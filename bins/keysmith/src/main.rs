@@ -52,6 +52,10 @@ enum Command {
         /// Write every minted key, one per line, to this file.
         #[arg(long)]
         keys_out: Option<std::path::PathBuf>,
+        /// Spread the extra licenses over this many new customers (ten each while they last; the
+        /// rest stay available), as an operator's data would be; keys are not written then.
+        #[arg(long, default_value_t = 0)]
+        customers: usize,
     },
     /// Print a service's OpenAPI document (`validation` or `admin`).
     Openapi {
@@ -194,7 +198,14 @@ async fn main() {
             env,
             licenses,
             keys_out,
-        } => demo(&store(&config(), &env), &env, licenses, keys_out.as_deref()),
+            customers,
+        } => demo(
+            &store(&config(), &env),
+            &env,
+            licenses,
+            customers,
+            keys_out.as_deref(),
+        ),
         Command::Openapi { service } => match service.as_str() {
             "validation" => println!("{}", license_http::validation_openapi()),
             "admin" => println!("{}", license_http::admin_openapi()),
@@ -205,7 +216,13 @@ async fn main() {
     }
 }
 
-fn demo(store: &Store, env: &str, extra: usize, keys_out: Option<&std::path::Path>) {
+fn demo(
+    store: &Store,
+    env: &str,
+    extra: usize,
+    customers: usize,
+    keys_out: Option<&std::path::Path>,
+) {
     let actor = Actor::named("cli", "demo");
     let now = OffsetDateTime::now_utc();
     fn ok<T>(r: Result<T, license_store::StoreError>) -> T {
@@ -217,6 +234,13 @@ fn demo(store: &Store, env: &str, extra: usize, keys_out: Option<&std::path::Pat
         seeded.product.code, seeded.customer.email
     );
     println!("{}", seeded.key.expose());
+    if customers > 0 {
+        ok(license_store::demo::mint_spread(
+            store, &actor, now, &seeded, extra, customers,
+        ));
+        eprintln!("minted {extra} more licenses over {customers} new customers");
+        return;
+    }
     let more = ok(license_store::demo::mint_more(
         store, &actor, now, &seeded, extra,
     ));

@@ -118,3 +118,53 @@ pub fn mint_more(
     }
     Ok(keys)
 }
+
+/// Mints `count` more licenses from the demo's generator spread as an operator's data would be:
+/// `customers` new customers (`Customer N`, `cN@domainM.example`, a thousand domains), each with
+/// ten licenses while they last, and the rest available. For load tests of listing and search;
+/// each batch its own transaction.
+pub fn mint_spread(
+    store: &Store,
+    actor: &Actor,
+    now: OffsetDateTime,
+    demo: &Demo,
+    count: usize,
+    customers: usize,
+) -> StoreResult<()> {
+    const PER_CUSTOMER: usize = 10;
+    let mut left = count;
+    for start in (0..customers).step_by(MAX_BATCH) {
+        let new = (start..customers.min(start + MAX_BATCH))
+            .map(|i| NewCustomer {
+                name: format!("Customer {i}"),
+                email: format!("c{i}-{}@domain{}.example", now.unix_timestamp(), i % 1000),
+                metadata: None,
+            })
+            .collect();
+        for customer in store.create_customers(actor, now, new)? {
+            if left == 0 {
+                return Ok(());
+            }
+            let n = left.min(PER_CUSTOMER);
+            let batch = Batch {
+                generator_id: demo.generator.id,
+                customer_id: Some(customer.id),
+                job: None,
+                count: n,
+            };
+            store.mint_batch(actor, now, &batch)?;
+            left -= n;
+        }
+    }
+    while left > 0 {
+        let batch = Batch {
+            generator_id: demo.generator.id,
+            customer_id: None,
+            job: None,
+            count: left.min(MAX_BATCH),
+        };
+        store.mint_batch(actor, now, &batch)?;
+        left -= batch.count;
+    }
+    Ok(())
+}
