@@ -26,3 +26,16 @@ both_backends! {
         assert_eq!(db.licenses(&theirs, Page::default()).unwrap().1, 502);
     }
 }
+
+both_backends! {
+    fn spread_demo_licenses_go_ten_to_a_customer_and_the_rest_stay_available(db) {
+        let t = now();
+        let d = demo::seed(db, &admin(), t).unwrap();
+        demo::mint_spread(db, &admin(), t, &d, 25, 2).unwrap();
+        let status = |s| LicenseFilter { status: Some(s), ..Default::default() };
+        assert_eq!(db.licenses(&status(LicenseStatus::Available), Page::default()).unwrap().1, 5);
+        assert_eq!(db.licenses(&status(LicenseStatus::Assigned), Page::default()).unwrap().1, 1 + 20);
+        let (customers, _) = db.customers(Some("Customer"), Page::default()).unwrap();
+        assert_eq!(customers.len(), 2 + 1, "two new customers besides the demo's");
+    }
+}
