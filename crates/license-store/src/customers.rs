@@ -155,6 +155,10 @@ impl Store {
                 ))
                 .execute(c)
                 .map_err(unique("email"))?;
+            // The name each of its licenses sorts by.
+            diesel::update(licenses::table.filter(licenses::customer_id.eq(&row.id)))
+                .set(licenses::customer_sort.eq(&row.name))
+                .execute(c)?;
             let after = json!({"name": row.name, "email": row.email});
             let target = Target {
                 kind: "customer",

@@ -216,6 +216,32 @@ pub(crate) fn deactivate_all(
     Ok(active.len())
 }
 
+diesel::define_sql_function! {
+    /// SQL `COALESCE` of a nullable text and a default.
+    fn coalesce(x: diesel::sql_types::Nullable<diesel::sql_types::Text>, y: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Fills the sort names (customer and product name, for the list's sorts) of licenses that have
+/// none yet: call after inserting licenses. Product names are never empty, so an empty
+/// `product_sort` marks a new row.
+pub(crate) fn fill_sort_names(c: &mut DbConn) -> StoreResult<()> {
+    let customer = customers::table
+        .filter(customers::id.nullable().eq(licenses::customer_id))
+        .select(customers::name)
+        .single_value();
+    let product = products::table
+        .filter(products::id.eq(licenses::product_id))
+        .select(products::name)
+        .single_value();
+    diesel::update(licenses::table.filter(licenses::product_sort.eq("")))
+        .set((
+            licenses::customer_sort.eq(coalesce(customer, "")),
+            licenses::product_sort.eq(coalesce(product, "")),
+        ))
+        .execute(c)?;
+    Ok(())
+}
+
 pub(crate) fn save_license(c: &mut DbConn, row: &LicenseRow) -> StoreResult<()> {
     diesel::update(licenses::table.find(&row.id))
         .set((
@@ -233,6 +259,14 @@ pub(crate) fn save_license(c: &mut DbConn, row: &LicenseRow) -> StoreResult<()> 
             licenses::first_activated_at.eq(row.first_activated_at),
             licenses::updated_at.eq(row.updated_at),
         ))
+        .execute(c)?;
+    // The customer may have changed: its name is the license's customer sort.
+    let customer = customers::table
+        .filter(customers::id.nullable().eq(licenses::customer_id))
+        .select(customers::name)
+        .single_value();
+    diesel::update(licenses::table.find(&row.id))
+        .set(licenses::customer_sort.eq(coalesce(customer, "")))
         .execute(c)?;
     Ok(())
 }

@@ -14,8 +14,8 @@ use crate::customers::load_customer;
 use crate::error::{StoreError, StoreResult, unique};
 use crate::generators::{load_generator, parse_format, starts_at, validity_from};
 use crate::license_rows::{
-    MintPlan, apply, deactivate_all, event_of, expire_locked, load_license, load_view,
-    lock_license, log_change, mint_row, parse_status, save_license, snapshot,
+    MintPlan, apply, deactivate_all, event_of, expire_locked, fill_sort_names, load_license,
+    load_view, lock_license, log_change, mint_row, parse_status, save_license, snapshot,
 };
 use crate::model::*;
 use crate::products::load_product;
@@ -132,6 +132,7 @@ impl Store {
             };
             let (row, key) = mint_row(self, &plan, now, &mut rand::rng());
             diesel::insert_into(licenses::table).values(&row).execute(c).map_err(unique("key"))?;
+            fill_sort_names(c)?;
             log_change(c, now, actor, "license.created", Some("license.created"), &row, details(json!({"after": snapshot(&row)})))?;
             if row.customer_id.is_some() {
                 let d = details(json!({"before": {"customer_id": null}, "after": {"customer_id": row.customer_id}}));
@@ -331,6 +332,7 @@ impl Store {
                 .values(&new_row)
                 .execute(c)
                 .map_err(unique("key"))?;
+            fill_sort_names(c)?;
             diesel::update(licenses::table.find(&new_row.id))
                 .set(licenses::reminted_from.eq(&new_row.reminted_from))
                 .execute(c)?;

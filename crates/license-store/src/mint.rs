@@ -14,7 +14,7 @@ use crate::customers::load_customer;
 use crate::db::DbConn;
 use crate::error::{StoreError, StoreResult, unique};
 use crate::generators::{load_generator, parse_format, starts_at, validity_from};
-use crate::license_rows::{MintPlan, mint_row};
+use crate::license_rows::{MintPlan, fill_sort_names, mint_row};
 use crate::limits::{MAX_BATCH, MAX_JOB};
 use crate::model::*;
 use crate::products::load_product;
@@ -411,6 +411,7 @@ fn mint_in_tx(
         rows.push(row);
     }
     crate::db::insert_many!(c, licenses::table, &rows).map_err(unique("key"))?;
+    fill_sort_names(c)?;
     crate::db::insert_many!(c, events::table, &evs)?;
     let job_id = batch.job.map(|(j, _)| j.to_string());
     let target_id = job_id.clone().unwrap_or_else(|| generator.id.clone());

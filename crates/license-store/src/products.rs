@@ -143,6 +143,10 @@ impl Store {
                     products::updated_at.eq(row.updated_at),
                 ))
                 .execute(c)?;
+            // The name each of its licenses sorts by.
+            diesel::update(licenses::table.filter(licenses::product_id.eq(&row.id)))
+                .set(licenses::product_sort.eq(&row.name))
+                .execute(c)?;
             let after = json!({"name": row.name, "status": row.status});
             let target = Target {
                 kind: "product",

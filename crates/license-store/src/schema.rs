@@ -88,6 +88,8 @@ diesel::table! {
         job_seq -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        customer_sort -> Text,
+        product_sort -> Text,
     }
 }
 

@@ -169,17 +169,19 @@ macro_rules! sorted {
             (S::Key, true) => q
                 .order_by(licenses::key_prefix.desc())
                 .then_order_by(licenses::id.desc()),
+            // The names kept on each license, so an index of `licenses` serves the order
+            // (unassigned licenses have an empty customer name: first ascending).
             (S::Product, false) => q
-                .order_by(products::name.asc())
+                .order_by(licenses::product_sort.asc())
                 .then_order_by(licenses::id.asc()),
             (S::Product, true) => q
-                .order_by(products::name.desc())
+                .order_by(licenses::product_sort.desc())
                 .then_order_by(licenses::id.desc()),
             (S::Customer, false) => q
-                .order_by(customers::name.asc())
+                .order_by(licenses::customer_sort.asc())
                 .then_order_by(licenses::id.asc()),
             (S::Customer, true) => q
-                .order_by(customers::name.desc())
+                .order_by(licenses::customer_sort.desc())
                 .then_order_by(licenses::id.desc()),
             (S::Status, false) => q
                 .order_by(licenses::status_rank.asc())

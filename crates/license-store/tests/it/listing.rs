@@ -112,3 +112,33 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    fn sorting_by_customer_or_product_follows_their_names_through_assignment_and_renames(db) {
+        let f = Fixture::new(db);
+        let names = |sort| -> Vec<String> {
+            db.licenses(&LicenseFilter { sort, ..Default::default() }, Page::default()).unwrap().0.iter()
+                .map(|v| v.customer.as_ref().map_or(String::new(), |c| c.name.clone())).collect()
+        };
+        let zed = db.create_customer(&admin(), now(), NewCustomer { name: "Zed".into(), email: "zed@example.com".into(), metadata: None }).unwrap();
+        let amy = db.create_customer(&admin(), now(), NewCustomer { name: "Amy".into(), email: "amy@example.com".into(), metadata: None }).unwrap();
+        let a = f.available(db);
+        let b = f.available(db);
+        f.available(db);
+        db.act(&admin(), now(), a.license.license.id, LicenseAction::Assign { customer_id: zed.id }).unwrap();
+        db.act(&admin(), now(), b.license.license.id, LicenseAction::Assign { customer_id: amy.id }).unwrap();
+        assert_eq!(names(LicenseSort::Customer), ["", "Amy", "Zed"], "unassigned first, then by name");
+        db.update_customer(&admin(), now(), amy.id, license_store::customers::CustomerPatch { name: Some("Zoe".into()), ..Default::default() }).unwrap();
+        assert_eq!(names(LicenseSort::Customer), ["", "Zed", "Zoe"], "a rename moves the customer's licenses");
+        let other = db.create_product(&admin(), now(), NewProduct { name: "Aardvark".into(), code: "AARD".into(), metadata: None }).unwrap();
+        let by_product = |desc| -> Vec<uuid::Uuid> {
+            db.licenses(&LicenseFilter { sort: LicenseSort::Product, desc, ..Default::default() }, Page::default()).unwrap().0.iter().map(|v| v.product.id).collect()
+        };
+        assert!(by_product(false).iter().all(|p| *p == f.product.id));
+        let g = db.create_generator(&admin(), now(), license_store::generators::NewGenerator { product_id: other.id, name: "g".into(), format: chunked(), default_activation_limit: None, default_validity_days: None, expiry_basis: None, default_feature_flags: None, lease_ttl_seconds: None }).unwrap();
+        db.create_license(&admin(), now(), license_store::licenses::NewLicense { product_id: other.id, generator_id: g.id, customer_id: None, activation_limit: None, expires_at: None, feature_flags: None, metadata: None }).unwrap();
+        assert_eq!(by_product(false)[0], other.id, "Aardvark sorts first");
+        db.update_product(&admin(), now(), other.id, license_store::products::ProductPatch { name: Some("Zebra".into()), ..Default::default() }).unwrap();
+        assert_eq!(by_product(true)[0], other.id, "renamed to Zebra: first descending");
+    }
+}
