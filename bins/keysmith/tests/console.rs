@@ -355,9 +355,18 @@ impl Browser {
         );
     }
 
+    /// Chooses an option; outside a dialog, waits for the page it leads to (a new list).
     fn select(&self, name: &str, option: &str) {
         let el = self.find("combobox", name);
+        let in_page = self.js("document.querySelectorAll('section[aria-busy]').forEach(s => s.dataset.old = '1'); return !arguments[0].closest('dialog') && !!document.querySelector('section[aria-busy]');", json!([el]));
         self.js("const s = arguments[0]; const o = [...s.options].find(o => o.textContent.startsWith(arguments[1])); s.value = o.value; s.dispatchEvent(new Event('change', {bubbles: true}));", json!([el, option]));
+        if in_page == json!(true) {
+            self.until(
+                &format!("the page after choosing {option:?}"),
+                "return document.querySelector('section[aria-busy=\"false\"]:not([data-old])')",
+                json!([]),
+            );
+        }
     }
 
     /// Real key presses (for shortcuts): `keys` as WebDriver key values.
@@ -555,6 +564,11 @@ fn the_operator_day_in_a_real_browser() {
 
     // Use case 3: a leaked key found by partial search, revoked.
     b.select("Status", "All Statuses");
+    wait_rows(
+        &b,
+        "every Pro license again",
+        "rows.length === 5 && !location.search.includes('status=')",
+    );
     let leaked = &pro_keys[4];
     let fragment = &leaked[leaked.len() - 4..];
     b.press(&["/"]);
