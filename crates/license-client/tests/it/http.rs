@@ -1,0 +1,264 @@
+//! The HTTP rules against a canned server: what is retried and how long the client waits
+//! (backoff, `Retry-After`), what counts as an authoritative answer, and what is cached. Time
+//! is a `ManualClock`, so waits are counted, never slept.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use license_client::{Client, Error, ManualClock, Status};
+use time::{Duration, OffsetDateTime};
+
+use crate::support::{self, Canned, ENV, FP, KEY, Reply, fixed, leased, published};
+
+/// A cache holding `KEY` and a lease of signing key 1 issued 84 hours ago for 7 days (half its
+/// life gone, so `check` asks the server), and a client of `url` whose clock stands at now.
+fn half_life_client(dir: &Path, url: &str) -> (Client, Arc<ManualClock>) {
+    let key = support::signing_key(1);
+    let now = OffsetDateTime::now_utc();
+    let lease = key
+        .sign(&support::claims(
+            &key,
+            now - Duration::hours(84),
+            Duration::days(7),
+        ))
+        .unwrap();
+    support::write_cache(
+        dir,
+        ENV,
+        Some(KEY),
+        Some(&lease),
+        &[key.public_key()],
+        now.unix_timestamp(),
+    );
+    let clock = Arc::new(ManualClock::new(now));
+    (client(dir, url, clock.clone()), clock)
+}
+
+fn client(dir: &Path, url: &str, clock: Arc<ManualClock>) -> Client {
+    Client::builder(url, ENV)
+        .cache_dir(dir)
+        .fingerprint(FP)
+        .clock(clock)
+        .build()
+        .unwrap()
+}
+
+fn cache_text(client: &Client) -> String {
+    std::fs::read_to_string(client.cache_file()).unwrap()
+}
+
+#[test]
+fn activation_caches_key_lease_and_keys_so_check_works_after_a_restart() {
+    let key = support::signing_key(1);
+    let server = Canned::start(vec![
+        leased(201, support::signing_key(1), Duration::days(7)),
+        published(&[key.public_key()]),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let c = client(dir.path(), &server.url, clock.clone());
+    let status = c.activate(KEY, Some("laptop"), Some("linux")).unwrap();
+    assert!(
+        matches!(&status, Status::Valid { claims, refreshed: true } if claims.ent["pro"] == true),
+        "{status:?}"
+    );
+    assert_eq!(
+        server.paths(),
+        ["/v1/production/activate", "/v1/production/keys"],
+        "the lease's key was unknown, so /keys was fetched once"
+    );
+    let text = cache_text(&c);
+    assert!(text.contains(KEY) && text.contains(&key.public_key().x_b64()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(c.cache_file())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(!format!("{c:?}").contains(KEY), "Debug never shows the key");
+
+    drop(c);
+    let closed = format!("http://127.0.0.1:{}", support::closed_port());
+    let restarted = client(dir.path(), &closed, clock);
+    assert!(matches!(
+        restarted.check(),
+        Ok(Status::Valid {
+            refreshed: false,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_5xx_is_retried_after_a_jittered_backoff() {
+    let server = Canned::start(vec![
+        fixed(Reply::json(
+            503,
+            serde_json::json!({"error": {"code": "UNAVAILABLE"}}),
+        )),
+        leased(200, support::signing_key(1), Duration::days(7)),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let (c, clock) = half_life_client(dir.path(), &server.url);
+    assert!(matches!(
+        c.check(),
+        Ok(Status::Valid {
+            refreshed: true,
+            ..
+        })
+    ));
+    assert_eq!(server.requests(), 2);
+    assert_eq!(clock.sleeps(), 1);
+    let slept = clock.slept();
+    assert!(
+        (StdDuration::from_millis(125)..=StdDuration::from_millis(250)).contains(&slept),
+        "{slept:?}"
+    );
+}
+
+#[test]
+fn a_short_retry_after_on_429_is_waited_out_before_the_retry() {
+    let server = Canned::start(vec![
+        fixed(
+            Reply::json(429, serde_json::json!({"error": {"code": "RATE_LIMITED"}}))
+                .header("retry-after", "3"),
+        ),
+        leased(200, support::signing_key(1), Duration::days(7)),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let (c, clock) = half_life_client(dir.path(), &server.url);
+    assert!(matches!(c.validate(), Ok(Status::Valid { .. })));
+    assert_eq!(server.requests(), 2);
+    assert_eq!(clock.slept(), StdDuration::from_secs(3));
+}
+
+#[test]
+fn a_long_retry_after_means_no_request_until_it_has_passed() {
+    let server = Canned::start(vec![fixed(
+        Reply::json(429, serde_json::json!({"error": {"code": "RATE_LIMITED"}}))
+            .header("retry-after", "120"),
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let (c, clock) = half_life_client(dir.path(), &server.url);
+    assert!(matches!(c.validate(), Ok(Status::Offline { .. })));
+    assert_eq!(
+        (server.requests(), clock.sleeps()),
+        (1, 0),
+        "no retry, no wait"
+    );
+    clock.advance(Duration::seconds(119));
+    assert!(matches!(c.check(), Ok(Status::Offline { .. })));
+    assert_eq!(server.requests(), 1, "quiet while Retry-After runs");
+    clock.advance(Duration::seconds(1));
+    assert!(matches!(c.check(), Ok(Status::Offline { .. })));
+    assert_eq!(server.requests(), 2);
+
+    let fresh = tempfile::tempdir().unwrap();
+    let new = client(fresh.path(), &server.url, clock);
+    match new.activate(KEY, None, None) {
+        Err(Error::RateLimited { retry_after }) => {
+            assert_eq!(retry_after, StdDuration::from_secs(120))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn pages_that_are_not_keysmith_answers_fall_back_on_the_cached_lease() {
+    for reply in [
+        Reply::text(200, "<html>Sign in to the hotel wifi</html>"),
+        Reply::text(407, "<html>Proxy authentication required</html>"),
+        Reply::json(200, serde_json::json!({"lease": 7})),
+    ] {
+        let server = Canned::start(vec![fixed(reply.clone())]);
+        let dir = tempfile::tempdir().unwrap();
+        let (c, _) = half_life_client(dir.path(), &server.url);
+        assert!(matches!(c.check(), Ok(Status::Offline { .. })), "{reply:?}");
+        assert_eq!(server.requests(), 3, "retried: {reply:?}");
+    }
+}
+
+#[test]
+fn a_4xx_answer_is_authoritative_and_drops_the_cached_lease() {
+    let server = Canned::start(vec![fixed(Reply::json(
+        422,
+        serde_json::json!({"valid": false, "code": "REVOKED", "message": "License has been revoked"}),
+    ))]);
+    let dir = tempfile::tempdir().unwrap();
+    let (c, clock) = half_life_client(dir.path(), &server.url);
+    assert_eq!(
+        c.check().unwrap(),
+        Status::Invalid {
+            code: "REVOKED".into()
+        }
+    );
+    assert_eq!(server.requests(), 1, "an answer is not retried");
+    assert!(!cache_text(&c).contains("\"lease\": \"v1."));
+    let closed = format!("http://127.0.0.1:{}", support::closed_port());
+    let offline = client(dir.path(), &closed, clock);
+    assert!(
+        matches!(offline.check(), Err(Error::Unreachable { .. })),
+        "no lease left to run offline on"
+    );
+}
+
+#[test]
+fn a_lease_without_the_nonce_this_client_sent_is_a_replay_and_refused() {
+    let key = support::signing_key(1);
+    let recorded = key
+        .sign(&support::claims(
+            &key,
+            OffsetDateTime::now_utc(),
+            Duration::days(7),
+        ))
+        .unwrap();
+    let server = Canned::start(vec![fixed(Reply::json(
+        200,
+        serde_json::json!({"valid": true, "code": "VALID", "lease": recorded}),
+    ))]);
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = half_life_client(dir.path(), &server.url);
+    let before = cache_text(&c);
+    assert_eq!(
+        c.validate().unwrap(),
+        Status::Invalid {
+            code: "LEASE_NONCE_MISMATCH".into()
+        }
+    );
+    assert!(!cache_text(&c).contains(&recorded));
+    assert!(before.contains("\"lease\": \"v1."));
+}
+
+#[test]
+fn deactivate_is_tried_once_and_forgets_the_key_only_when_the_server_agrees() {
+    let down = Canned::start(vec![fixed(Reply::json(503, serde_json::json!({})))]);
+    let dir = tempfile::tempdir().unwrap();
+    let (c, clock) = half_life_client(dir.path(), &down.url);
+    assert!(matches!(c.deactivate(), Err(Error::Unreachable { .. })));
+    assert_eq!((down.requests(), clock.sleeps()), (1, 0));
+    assert!(cache_text(&c).contains(KEY));
+
+    for reply in [
+        Reply::json(200, serde_json::json!({"code": "DEACTIVATED"})),
+        Reply::json(
+            404,
+            serde_json::json!({"code": "NOT_FOUND", "message": "none"}),
+        ),
+    ] {
+        let up = Canned::start(vec![fixed(reply)]);
+        let dir = tempfile::tempdir().unwrap();
+        let (c, _) = half_life_client(dir.path(), &up.url);
+        c.deactivate().unwrap();
+        assert!(!cache_text(&c).contains(KEY));
+        assert_eq!(
+            c.check().unwrap(),
+            Status::Invalid {
+                code: "NOT_ACTIVATED".into()
+            }
+        );
+    }
+}
