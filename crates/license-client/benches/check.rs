@@ -1,6 +1,9 @@
-//! `Client::check()` with a fresh cached lease, the call a program makes at start-up. The set-up
-//! proves that it needs no network: the client's server port is closed, yet the answer is
-//! `Valid { refreshed: false }`. The measured call re-verifies the lease's Ed25519 signature.
+//! `Client::check()` with a fresh cached lease, the call a program makes at start-up and every
+//! few hours. The set-up proves that it needs no network: the client's server port is closed,
+//! yet the answer is `Valid { refreshed: false }`. `first_check_after_start` is the first call
+//! of a new client (it verifies the lease's Ed25519 signature); `check_fresh_cached_lease` is
+//! every later call (the signature was verified once; time, fingerprint and environment are
+//! checked again).
 //!
 //! `cargo bench -p license-client --bench check`
 #![expect(clippy::unwrap_used, reason = "bench set-up: any failure ends the run")]
@@ -10,7 +13,7 @@ mod support;
 
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use license_client::{Client, Status};
 
 fn check(c: &mut Criterion) {
@@ -29,13 +32,16 @@ fn check(c: &mut Criterion) {
         now.unix_timestamp(),
     );
     let closed = format!("http://127.0.0.1:{}", support::closed_port());
-    let client = Client::builder(closed, support::ENV)
-        .cache_dir(dir.path())
-        .fingerprint(support::FP)
-        .connect_timeout(Duration::from_millis(200))
-        .retries(0)
-        .build()
-        .unwrap();
+    let build = || {
+        Client::builder(&closed, support::ENV)
+            .cache_dir(dir.path())
+            .fingerprint(support::FP)
+            .connect_timeout(Duration::from_millis(200))
+            .retries(0)
+            .build()
+            .unwrap()
+    };
+    let client = build();
     let proof = |when: &str| match client.check() {
         Ok(Status::Valid {
             refreshed: false, ..
@@ -45,6 +51,9 @@ fn check(c: &mut Criterion) {
         }
     };
     proof("before");
+    c.bench_function("client/first_check_after_start", |b| {
+        b.iter_batched(build, |fresh| fresh.check(), BatchSize::SmallInput)
+    });
     c.bench_function("client/check_fresh_cached_lease", |b| {
         b.iter(|| client.check())
     });

@@ -149,6 +149,7 @@ impl Builder {
             state: Mutex::new(State {
                 persisted_seen: cached.latest_seen,
                 cached,
+                verified: None,
                 quiet_until: None,
             }),
         })
@@ -210,10 +211,18 @@ pub struct Client {
 #[derive(Debug)]
 struct State {
     cached: Cached,
+    /// The last lease whose signature verified, and its claims.
+    verified: Option<Verified>,
     /// `cached.latest_seen` as last written to the file.
     persisted_seen: i64,
     /// No request before this time: the server's `Retry-After`.
     quiet_until: Option<OffsetDateTime>,
+}
+
+#[derive(Debug)]
+struct Verified {
+    token: String,
+    claims: Claims,
 }
 
 impl Client {
@@ -367,17 +376,13 @@ impl Client {
     /// when there is no such lease or the clock was set back.
     pub fn claims(&self) -> Option<Claims> {
         let now = self.clock.now();
-        let st = self.lock();
+        let mut st = self.lock();
         let tampered = now
             .unix_timestamp()
             .saturating_add(MAX_CLOCK_ROLLBACK.whole_seconds())
             < st.cached.latest_seen;
-        let token = st.cached.lease.as_deref().filter(|_| !tampered)?;
-        let expect = Expect {
-            fingerprint: Some(self.fingerprint.as_str()),
-            env: Some(&self.environment),
-        };
-        lease::verify(token, &st.cached.keys, now, expect).ok()
+        let token = st.cached.lease.clone().filter(|_| !tampered)?;
+        self.verify_cached(&mut st, &token, now).ok()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -428,25 +433,48 @@ impl Client {
         Some(result)
     }
 
-    /// `license_core::lease::verify` for this fingerprint and environment; a key id not among
-    /// the cached keys refetches `/keys` once (the environment's keys were rotated).
+    /// `license_core::lease::verify` for this fingerprint and environment against the cached
+    /// keys. The signature of a token is checked once per process: a token verified before is
+    /// only held to the time rules again (the memo lives in memory, which no one edits but the
+    /// program), so a check from the cache costs microseconds.
+    fn verify_cached(
+        &self,
+        st: &mut State,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Claims, LeaseError> {
+        if let Some(v) = st.verified.as_ref().filter(|v| v.token == token) {
+            return in_time(&v.claims, now).map(|()| v.claims.clone());
+        }
+        let expect = Expect {
+            fingerprint: Some(self.fingerprint.as_str()),
+            env: Some(&self.environment),
+        };
+        let result = lease::verify(token, &st.cached.keys, now, expect);
+        if let Ok(claims) = &result {
+            st.verified = Some(Verified {
+                token: token.to_owned(),
+                claims: claims.clone(),
+            });
+        }
+        result
+    }
+
+    /// [`verify_cached`](Self::verify_cached); a key id not among the cached keys refetches
+    /// `/keys` once (the environment's keys were rotated).
     fn verify(
         &self,
         st: &mut State,
         token: &str,
         now: OffsetDateTime,
     ) -> Result<Claims, LeaseError> {
-        let expect = Expect {
-            fingerprint: Some(self.fingerprint.as_str()),
-            env: Some(&self.environment),
-        };
-        match lease::verify(token, &st.cached.keys, now, expect) {
+        match self.verify_cached(st, token, now) {
             Err(LeaseError::UnknownKey) => {
                 let quiet = st.quiet_until.is_some_and(|until| self.clock.now() < until);
                 match (!quiet).then(|| self.http.keys()).flatten() {
                     Some(keys) => {
                         st.cached.keys = keys;
-                        lease::verify(token, &st.cached.keys, now, expect)
+                        self.verify_cached(st, token, now)
                     }
                     None => Err(LeaseError::UnknownKey),
                 }
@@ -580,6 +608,19 @@ fn licensed(st: &State, claims: Claims, now: OffsetDateTime, refreshed: bool) ->
     }
 }
 
+/// The time rules of `license_core::lease::verify`, for claims whose signature and bindings
+/// were verified before: `iat` at most 300 s ahead of `now`, and `now` before `exp`.
+fn in_time(claims: &Claims, now: OffsetDateTime) -> Result<(), LeaseError> {
+    let now = now.unix_timestamp();
+    if claims.iat > now.saturating_add(lease::MAX_CLOCK_SKEW.whole_seconds()) {
+        return Err(LeaseError::IssuedInFuture);
+    }
+    if now >= claims.exp {
+        return Err(LeaseError::Expired);
+    }
+    Ok(())
+}
+
 /// Whether the lease has lived half its life (`iat` to `exp`) at `now`: time to refresh.
 fn past_half_life(claims: &Claims, now: OffsetDateTime) -> bool {
     let half = claims.exp.saturating_sub(claims.iat) / 2;
@@ -659,6 +700,31 @@ mod tests {
         assert!(past_half_life(&c, at(1500)));
         for (iat, exp) in [(i64::MAX, i64::MIN), (i64::MIN, i64::MAX)] {
             let _no_overflow_panic = past_half_life(&claims(iat, exp), at(0));
+        }
+    }
+
+    #[test]
+    fn the_time_rules_of_a_verified_lease_agree_with_core_at_every_boundary() {
+        use rand::SeedableRng;
+        let key = license_core::SigningKey::generate(&mut rand::rngs::StdRng::seed_from_u64(3));
+        let c = Claims {
+            kid: key.kid().to_owned(),
+            env: "production".into(),
+            lid: uuid::Uuid::nil(),
+            pid: uuid::Uuid::nil(),
+            fp: Some("fp".into()),
+            st: license_core::LicenseStatus::Active,
+            ent: serde_json::Map::new(),
+            iat: 1_800_000_000,
+            exp: 1_800_003_600,
+            lexp: None,
+            nonce: None,
+        };
+        let token = key.sign(&c).unwrap();
+        let keys = [key.public_key()];
+        for t in [c.iat - 301, c.iat - 300, c.iat, c.exp - 1, c.exp, c.exp + 1] {
+            let core = lease::verify(&token, &keys, at(t), Expect::default()).map(|_| ());
+            assert_eq!(in_time(&c, at(t)), core, "at {t}");
         }
     }
 

@@ -57,7 +57,11 @@ fn a_fresh_cached_lease_answers_valid_without_any_network() {
         }
     );
     assert_eq!(clock.sleeps(), 0, "no retry, so no request was tried");
-    assert_eq!(client.claims(), Some(claims), "entitlements without network");
+    assert_eq!(
+        client.claims(),
+        Some(claims),
+        "entitlements without network"
+    );
 }
 
 #[test]
