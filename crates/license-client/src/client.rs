@@ -541,7 +541,8 @@ impl Client {
             }
             Ok(claims) => {
                 st.cached.lease = Some(token);
-                st.cached.grace_until = answer.grace_until;
+                // Whole seconds, as the cache keeps it and as lease times are.
+                st.cached.grace_until = answer.grace_until.map(|t| at(t.unix_timestamp()));
                 st.cached.latest_seen = st.cached.latest_seen.max(claims.iat);
                 licensed(st, claims, now, true)
             }

@@ -262,3 +262,56 @@ fn deactivate_is_tried_once_and_forgets_the_key_only_when_the_server_agrees() {
         );
     }
 }
+
+#[test]
+fn a_server_that_does_not_answer_in_time_counts_as_unreachable() {
+    let server = Canned::start(vec![Box::new(|_, _| {
+        std::thread::sleep(StdDuration::from_secs(2));
+        Reply::json(200, serde_json::json!({}))
+    })]);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, clock) = half_life_client(dir.path(), &server.url);
+    let c = Client::builder(&server.url, ENV)
+        .cache_dir(dir.path())
+        .fingerprint(FP)
+        .clock(clock)
+        .read_timeout(StdDuration::from_millis(100))
+        .retries(0)
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert!(matches!(c.check(), Ok(Status::Offline { .. })));
+    assert!(
+        started.elapsed() < StdDuration::from_secs(1),
+        "the timeout cut the wait"
+    );
+}
+
+#[test]
+fn inside_the_grace_period_the_answer_is_grace_period_until_its_end() {
+    let key = support::signing_key(1);
+    let now = OffsetDateTime::now_utc();
+    let grace_until = now + Duration::days(6);
+    let expected = Status::GracePeriod {
+        until: grace_until.replace_nanosecond(0).unwrap(),
+    };
+    let server = Canned::start(vec![Box::new(move |_, body| {
+        let request: serde_json::Value = serde_json::from_str(body).unwrap();
+        let mut c = support::claims(&key, now, Duration::days(1));
+        c.lexp = Some((now - Duration::days(1)).unix_timestamp());
+        c.nonce = request["nonce"].as_str().map(str::to_owned);
+        let until = grace_until.format(&time::format_description::well_known::Rfc3339);
+        Reply::json(
+            200,
+            serde_json::json!({
+                "valid": true, "code": "GRACE_PERIOD",
+                "lease": key.sign(&c).unwrap(), "grace_until": until.unwrap(),
+            }),
+        )
+    })]);
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = half_life_client(dir.path(), &server.url);
+    assert_eq!(c.validate().unwrap(), expected);
+    assert_eq!(c.check().unwrap(), expected, "from the cache too");
+    assert_eq!(server.requests(), 1);
+}
