@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration as StdDuration, Instant};
 
-use license_client::{Client, Error, ManualClock, Status};
+use license_client::{Claims, Client, Error, ManualClock, Status};
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
@@ -29,31 +29,30 @@ struct Keysmith {
     admin_port: u16,
     rate_per_key: Option<u32>,
     child: Option<Child>,
+    /// For the health probe and the admin API; statuses are answers, not errors.
+    http: ureq::Agent,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
+/// Two distinct free ports on 127.0.0.1 (both listeners are held until both are known).
+fn two_free_ports() -> (u16, u16) {
+    let listeners = [(); 2].map(|()| TcpListener::bind("127.0.0.1:0").unwrap());
+    let [a, b] = listeners.map(|l| l.local_addr().unwrap().port());
+    (a, b)
 }
 
 impl Keysmith {
     fn new() -> Self {
+        let (port, admin_port) = two_free_ports();
         Self {
             data: tempfile::tempdir().unwrap(),
-            port: free_port(),
-            admin_port: free_port(),
+            port,
+            admin_port,
             rate_per_key: None,
             child: None,
+            http: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
         }
     }
 
@@ -101,7 +100,7 @@ impl Keysmith {
         self.child = Some(self.command().arg("serve").stderr(log).spawn().unwrap());
         let deadline = Instant::now() + StdDuration::from_secs(30);
         let health = format!("{}/healthz", self.validation_url());
-        while http().get(&health).call().is_err() {
+        while self.http.get(&health).call().is_err() {
             assert!(Instant::now() < deadline, "keysmith did not start");
             std::thread::sleep(StdDuration::from_millis(20));
         }
@@ -134,7 +133,8 @@ impl Keysmith {
     }
 
     fn admin(&self, path: &str, body: Value) -> Value {
-        let mut res = http()
+        let mut res = self
+            .http
             .post(format!(
                 "http://127.0.0.1:{}/v1/{ENV}{path}",
                 self.admin_port
@@ -148,31 +148,24 @@ impl Keysmith {
         serde_json::from_str(&text).unwrap()
     }
 
-    /// Mints an assigned license with `limit` activations through the admin API; its key and
-    /// its id.
+    /// Mints an assigned license with `limit` activations through the admin API (a product,
+    /// generator and customer of its own); its key and its id.
     fn license(&self, limit: u32) -> (String, String) {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
-        let product = self.admin(
-            "/products",
-            json!({"name": format!("SDK {n}"), "code": format!("SDK{n}")}),
-        );
-        let generator = self.admin(
-            "/generators",
-            json!({
-                "product_id": product["id"], "name": "std",
-                "format": {"kind": "chunked", "chunks": 4, "chunk_len": 4, "check": true},
-            }),
-        );
-        let customer = self.admin(
-            "/customers",
-            json!({"name": format!("Customer {n}"), "email": format!("c{n}@example.com")}),
-        );
+        let id = |created: Value| created["id"].clone();
+        let (name, code) = (format!("SDK {n}"), format!("SDK{n}"));
+        let product = id(self.admin("/products", json!({"name": name, "code": code})));
+        let format = json!({"kind": "chunked", "chunks": 4, "chunk_len": 4, "check": true});
+        let generator = json!({"product_id": product, "name": "std", "format": format});
+        let generator = id(self.admin("/generators", generator));
+        let (name, email) = (format!("Customer {n}"), format!("c{n}@example.com"));
+        let customer = id(self.admin("/customers", json!({"name": name, "email": email})));
         let license = self.admin(
             "/licenses",
             json!({
-                "product_id": product["id"], "generator_id": generator["id"],
-                "customer_id": customer["id"], "activation_limit": limit,
+                "product_id": product, "generator_id": generator,
+                "customer_id": customer, "activation_limit": limit,
             }),
         );
         (
@@ -215,22 +208,70 @@ fn shared() -> Arc<Keysmith> {
     k
 }
 
-/// A client of `server` for instance `fingerprint`, caching under `cache`, on `clock`.
-fn client(server: &Keysmith, cache: &Path, fingerprint: &str, clock: &Arc<ManualClock>) -> Client {
-    Client::builder(server.validation_url(), ENV)
-        .cache_dir(cache)
-        .fingerprint(fingerprint)
-        .clock(clock.clone())
-        .build()
-        .unwrap()
+/// One installation of the customer's program: its cache folder, its clock (standing at
+/// now) and its client of `server` for instance `fingerprint`.
+struct Install {
+    cache: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    fingerprint: &'static str,
+    client: Client,
 }
 
-fn now_clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(OffsetDateTime::now_utc()))
+impl Install {
+    fn new(server: &Keysmith, fingerprint: &'static str) -> Self {
+        let cache = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+        let client = Self::client_of(server, cache.path(), fingerprint, &clock);
+        Self {
+            cache,
+            clock,
+            fingerprint,
+            client,
+        }
+    }
+
+    /// A new installation activated on a new one-seat license: it, the license's key and id,
+    /// and the first lease's claims.
+    fn activated(server: &Keysmith, fingerprint: &'static str) -> (Self, String, String, Claims) {
+        let (key, id) = server.license(1);
+        let m = Self::new(server, fingerprint);
+        let claims = valid(m.client.activate(&key, None, None), true);
+        (m, key, id, claims)
+    }
+
+    /// The program started again: a new client over the same cache folder and clock.
+    fn restarted(&self, server: &Keysmith) -> Client {
+        Self::client_of(server, self.cache.path(), self.fingerprint, &self.clock)
+    }
+
+    /// A client like this one's that may wait out a `Retry-After` of up to `wait`.
+    fn patient(&self, server: &Keysmith, wait: StdDuration) -> Client {
+        Client::builder(server.validation_url(), ENV)
+            .cache_dir(self.cache.path())
+            .fingerprint(self.fingerprint)
+            .clock(self.clock.clone())
+            .max_retry_wait(wait)
+            .build()
+            .unwrap()
+    }
+
+    fn client_of(
+        server: &Keysmith,
+        cache: &Path,
+        fingerprint: &str,
+        clock: &Arc<ManualClock>,
+    ) -> Client {
+        Client::builder(server.validation_url(), ENV)
+            .cache_dir(cache)
+            .fingerprint(fingerprint)
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    }
 }
 
 /// The claims of a `Valid` status (fails the test on any other).
-fn valid(status: Result<Status, Error>, refreshed: bool) -> license_client::Claims {
+fn valid(status: Result<Status, Error>, refreshed: bool) -> Claims {
     match status {
         Ok(Status::Valid {
             claims,
@@ -248,80 +289,62 @@ fn invalid(code: &str) -> Status {
 fn an_activated_client_checks_valid_from_its_cache_without_asking_again() {
     let server = shared();
     let (key, id) = server.license(2);
-    let cache = tempfile::tempdir().unwrap();
-    let clock = now_clock();
-    let c = client(&server, cache.path(), "sdk-valid", &clock);
-    let claims = valid(c.activate(&key, Some("laptop"), Some("linux")), true);
+    let m = Install::new(&server, "sdk-valid");
+    let claims = valid(m.client.activate(&key, Some("laptop"), Some("linux")), true);
     assert_eq!(claims.lid.to_string(), id);
     assert_eq!(claims.fp.as_deref(), Some("sdk-valid"));
     assert_eq!(claims.env, ENV);
-    clock.advance(Duration::hours(1));
-    assert_eq!(valid(c.check(), false), claims);
-    let fresh = valid(c.validate(), true);
+    m.clock.advance(Duration::hours(1));
+    assert_eq!(valid(m.client.check(), false), claims);
+    let fresh = valid(m.client.validate(), true);
     assert!(fresh.iat >= claims.iat && fresh.nonce.is_some());
 }
 
 #[test]
 fn with_the_server_stopped_the_client_runs_offline_until_the_lease_expires_then_is_invalid() {
     let mut server = Keysmith::started();
-    let (key, _) = server.license(1);
-    let cache = tempfile::tempdir().unwrap();
-    let clock = now_clock();
-    let c = client(&server, cache.path(), "sdk-offline", &clock);
-    let claims = valid(c.activate(&key, None, None), true);
+    let (m, _, _, claims) = Install::activated(&server, "sdk-offline");
     server.stop();
-    let exp = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap();
-    clock.advance(Duration::days(4));
-    assert_eq!(
-        c.check().unwrap(),
-        Status::Offline {
-            lease_valid_until: exp
-        }
-    );
-    clock.set(exp - Duration::minutes(1));
-    assert_eq!(
-        c.check().unwrap(),
-        Status::Offline {
-            lease_valid_until: exp
-        }
-    );
-    clock.set(exp);
-    assert_eq!(c.check().unwrap(), invalid("LEASE_EXPIRED"));
+    let offline = Status::Offline {
+        lease_valid_until: OffsetDateTime::from_unix_timestamp(claims.exp).unwrap(),
+    };
+    m.clock.advance(Duration::days(4));
+    assert_eq!(m.client.check().unwrap(), offline);
+    m.clock
+        .set(OffsetDateTime::from_unix_timestamp(claims.exp - 60).unwrap());
+    assert_eq!(m.client.check().unwrap(), offline);
+    m.clock.advance(Duration::minutes(1));
+    assert_eq!(m.client.check().unwrap(), invalid("LEASE_EXPIRED"));
 }
 
 #[test]
 fn a_clock_moved_back_two_hours_answers_clock_tampered() {
     let server = shared();
-    let (key, _) = server.license(1);
-    let cache = tempfile::tempdir().unwrap();
-    let clock = now_clock();
-    let c = client(&server, cache.path(), "sdk-clock", &clock);
-    valid(c.activate(&key, None, None), true);
-    clock.advance(Duration::hours(-2));
-    assert_eq!(c.check().unwrap(), Status::ClockTampered);
-    let restarted = client(&server, cache.path(), "sdk-clock", &clock);
-    assert_eq!(restarted.check().unwrap(), Status::ClockTampered);
-    clock.advance(Duration::hours(2));
-    valid(c.check(), false);
+    let (m, _, _, _) = Install::activated(&server, "sdk-clock");
+    m.clock.advance(Duration::hours(-2));
+    assert_eq!(m.client.check().unwrap(), Status::ClockTampered);
+    assert_eq!(
+        m.restarted(&server).check().unwrap(),
+        Status::ClockTampered,
+        "the latest time seen is in the cache"
+    );
+    m.clock.advance(Duration::hours(2));
+    valid(m.client.check(), false);
 }
 
 #[test]
 fn a_license_revoked_while_the_server_was_down_is_invalid_at_the_next_contact() {
     let mut server = Keysmith::started();
-    let (key, id) = server.license(1);
-    let cache = tempfile::tempdir().unwrap();
-    let clock = now_clock();
-    let c = client(&server, cache.path(), "sdk-revoke", &clock);
-    valid(c.activate(&key, None, None), true);
+    let (m, _, id, _) = Install::activated(&server, "sdk-revoke");
     server.stop();
-    clock.advance(Duration::days(4));
-    assert!(matches!(c.check(), Ok(Status::Offline { .. })));
+    m.clock.advance(Duration::days(4));
+    assert!(matches!(m.client.check(), Ok(Status::Offline { .. })));
     server.launch();
     server.admin(&format!("/licenses/{id}/revoke"), json!({}));
-    assert_eq!(c.check().unwrap(), invalid("REVOKED"));
+    assert_eq!(m.client.check().unwrap(), invalid("REVOKED"));
     server.stop();
     assert!(
-        matches!(c.check(), Err(Error::Unreachable { .. })),
+        matches!(m.client.check(), Err(Error::Unreachable { .. })),
         "the revoked license's lease is gone: no offline running"
     );
 }
@@ -329,43 +352,27 @@ fn a_license_revoked_while_the_server_was_down_is_invalid_at_the_next_contact() 
 #[test]
 fn after_the_signing_key_is_rotated_the_client_stays_valid_with_one_keys_refetch() {
     let mut server = Keysmith::started();
-    let (key, _) = server.license(1);
-    let cache = tempfile::tempdir().unwrap();
-    let clock = now_clock();
-    let c = client(&server, cache.path(), "sdk-rotate", &clock);
-    let before = valid(c.activate(&key, None, None), true);
-    assert_eq!(
-        server.logged("/v1/{env}/keys", 200),
-        1,
-        "keys for the first lease"
-    );
+    let (m, _, _, before) = Install::activated(&server, "sdk-rotate");
+    let keys_fetched = |server: &Keysmith| server.logged("/v1/{env}/keys", 200);
+    assert_eq!(keys_fetched(&server), 1, "keys for the first lease");
     server.stop();
     server.cli(&["keys", "rotate", "--env", ENV]);
     server.launch();
-    clock.advance(Duration::days(4));
-    let after = valid(c.check(), true);
+    m.clock.advance(Duration::days(4));
+    let after = valid(m.client.check(), true);
     assert_ne!(after.kid, before.kid, "signed by the new key");
-    assert_eq!(server.logged("/v1/{env}/keys", 200), 2, "one refetch");
-    let again = valid(c.validate(), true);
-    assert_eq!(again.kid, after.kid);
-    assert_eq!(
-        server.logged("/v1/{env}/keys", 200),
-        2,
-        "the new key is cached: no further refetch"
-    );
-    let cached = std::fs::read_to_string(c.cache_file()).unwrap();
+    assert_eq!(keys_fetched(&server), 2, "one refetch");
+    assert_eq!(valid(m.client.validate(), true).kid, after.kid);
+    assert_eq!(keys_fetched(&server), 2, "the new key is cached");
+    let cached = std::fs::read_to_string(m.client.cache_file()).unwrap();
     assert!(cached.contains(&before.kid) && cached.contains(&after.kid));
 }
 
 #[test]
 fn a_truncated_garbage_or_forged_cache_is_treated_as_no_cache_and_never_panics() {
     let server = shared();
-    let (key, _) = server.license(1);
-    let cache = tempfile::tempdir().unwrap();
-    let clock = now_clock();
-    let c = client(&server, cache.path(), "sdk-cache", &clock);
-    let genuine = valid(c.activate(&key, None, None), true);
-    let path = c.cache_file().to_owned();
+    let (m, key, _, genuine) = Install::activated(&server, "sdk-cache");
+    let path = m.client.cache_file().to_owned();
     let good = std::fs::read_to_string(&path).unwrap();
 
     for bad in [
@@ -373,7 +380,7 @@ fn a_truncated_garbage_or_forged_cache_is_treated_as_no_cache_and_never_panics()
         "\u{0}garbage{".to_owned(),
     ] {
         std::fs::write(&path, &bad).unwrap();
-        let c = client(&server, cache.path(), "sdk-cache", &clock);
+        let c = m.restarted(&server);
         assert_eq!(c.check().unwrap(), invalid("NOT_ACTIVATED"));
         let again = valid(c.activate(&key, None, None), true);
         assert_eq!(again.lid, genuine.lid, "ALREADY_ACTIVATED: the same slot");
@@ -388,8 +395,7 @@ fn a_truncated_garbage_or_forged_cache_is_treated_as_no_cache_and_never_panics()
     forged_claims.kid = forger.kid().to_owned();
     forged_claims.exp = (OffsetDateTime::now_utc() + Duration::days(365)).unix_timestamp();
     let forged = forger.sign(&forged_claims).unwrap();
-    let (_, payload_and_sig) = token.split_once('.').unwrap();
-    let (_, sig) = payload_and_sig.split_once('.').unwrap();
+    let sig = token.rsplit_once('.').unwrap().1;
     let mut edited_claims = genuine.clone();
     edited_claims.ent.insert("seats".into(), json!(1000));
     let edited = format!(
@@ -399,8 +405,7 @@ fn a_truncated_garbage_or_forged_cache_is_treated_as_no_cache_and_never_panics()
     for lease in [forged, edited] {
         file["lease"] = json!(lease);
         std::fs::write(&path, file.to_string()).unwrap();
-        let c = client(&server, cache.path(), "sdk-cache", &clock);
-        let claims = valid(c.check(), true);
+        let claims = valid(m.restarted(&server).check(), true);
         assert_eq!(
             claims.kid, genuine.kid,
             "a lease from the server replaced it"
@@ -414,78 +419,65 @@ fn a_429_retry_after_is_respected_and_no_request_goes_out_before_it_passes() {
     let mut server = Keysmith::new();
     server.rate_per_key = Some(2);
     server.launch();
-    let (key, _) = server.license(1);
-    let cache = tempfile::tempdir().unwrap();
-    let clock = now_clock();
-    let c = client(&server, cache.path(), "sdk-429", &clock);
-    valid(c.activate(&key, None, None), true);
-    valid(c.validate(), true);
-    let validations = |status| server.logged("/v1/{env}/validate", status);
+    let (m, _, _, _) = Install::activated(&server, "sdk-429");
+    valid(m.client.validate(), true);
+    let limited = || server.logged("/v1/{env}/validate", 429);
 
     // Retry-After (30 s at 2 per minute) is longer than the client waits (10 s): no retry, and
     // the cached lease answers.
-    assert!(matches!(c.validate(), Ok(Status::Offline { .. })));
-    assert_eq!((validations(429), clock.sleeps()), (1, 0));
-    assert!(matches!(c.validate(), Ok(Status::Offline { .. })));
-    assert_eq!(validations(429), 1, "nothing sent while Retry-After runs");
-    clock.advance(Duration::seconds(31));
-    assert!(matches!(c.validate(), Ok(Status::Offline { .. })));
-    assert_eq!(validations(429), 2, "asked again once it had passed");
+    assert!(matches!(m.client.validate(), Ok(Status::Offline { .. })));
+    assert_eq!((limited(), m.clock.sleeps()), (1, 0));
+    assert!(matches!(m.client.validate(), Ok(Status::Offline { .. })));
+    assert_eq!(limited(), 1, "nothing sent while Retry-After runs");
+    m.clock.advance(Duration::seconds(31));
+    assert!(matches!(m.client.validate(), Ok(Status::Offline { .. })));
+    assert_eq!(limited(), 2, "asked again once it had passed");
 
     // A client allowed to wait that long waits out each Retry-After before its retries.
-    let patient = Client::builder(server.validation_url(), ENV)
-        .cache_dir(cache.path())
-        .fingerprint("sdk-429")
-        .clock(clock.clone())
-        .max_retry_wait(StdDuration::from_secs(60))
-        .build()
-        .unwrap();
-    let before = clock.slept();
+    let patient = m.patient(&server, StdDuration::from_secs(60));
     assert!(matches!(patient.validate(), Ok(Status::Offline { .. })));
-    assert_eq!(validations(429), 5, "three attempts");
-    assert_eq!(clock.sleeps(), 2);
+    assert_eq!(limited(), 5, "three attempts");
+    assert_eq!(m.clock.sleeps(), 2);
     assert!(
-        clock.slept() - before >= StdDuration::from_secs(40),
+        m.clock.slept() >= StdDuration::from_secs(40),
         "each pause honoured a Retry-After of about 30 s: {:?}",
-        clock.slept() - before
+        m.clock.slept()
     );
+}
+
+/// Two installations of a one-seat license: the first activated, the second refused with
+/// `LIMIT_EXCEEDED`; and the key.
+fn one_seat_two_machines(
+    server: &Keysmith,
+    [one, two]: [&'static str; 2],
+) -> (Install, Install, String) {
+    let (first, key, _, _) = Install::activated(server, one);
+    let second = Install::new(server, two);
+    assert_eq!(
+        second.client.activate(&key, None, None).unwrap(),
+        invalid("LIMIT_EXCEEDED")
+    );
+    (first, second, key)
 }
 
 #[test]
 fn when_the_activation_limit_is_reached_another_machine_gets_limit_exceeded() {
     let server = shared();
-    let (key, _) = server.license(1);
-    let clock = now_clock();
-    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let first = client(&server, one.path(), "sdk-limit-1", &clock);
-    valid(first.activate(&key, None, None), true);
-    let second = client(&server, two.path(), "sdk-limit-2", &clock);
+    let (_, second, _) = one_seat_two_machines(&server, ["sdk-limit-1", "sdk-limit-2"]);
     assert_eq!(
-        second.activate(&key, None, None).unwrap(),
-        invalid("LIMIT_EXCEEDED")
+        second.client.check().unwrap(),
+        invalid("NOT_ACTIVATED"),
+        "a refused activation leaves nothing behind"
     );
-    assert_eq!(second.check().unwrap(), invalid("NOT_ACTIVATED"));
 }
 
 #[test]
 fn deactivate_frees_the_slot_for_another_machine() {
     let server = shared();
-    let (key, _) = server.license(1);
-    let clock = now_clock();
-    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let first = client(&server, one.path(), "sdk-free-1", &clock);
-    let second = client(&server, two.path(), "sdk-free-2", &clock);
-    valid(first.activate(&key, None, None), true);
-    assert_eq!(
-        second.activate(&key, None, None).unwrap(),
-        invalid("LIMIT_EXCEEDED")
-    );
-    first.deactivate().unwrap();
-    assert_eq!(first.check().unwrap(), invalid("NOT_ACTIVATED"));
-    valid(second.activate(&key, None, None), true);
-    assert!(
-        !std::fs::read_to_string(first.cache_file())
-            .unwrap()
-            .contains(&key)
-    );
+    let (first, second, key) = one_seat_two_machines(&server, ["sdk-free-1", "sdk-free-2"]);
+    first.client.deactivate().unwrap();
+    assert_eq!(first.client.check().unwrap(), invalid("NOT_ACTIVATED"));
+    valid(second.client.activate(&key, None, None), true);
+    let cached = std::fs::read_to_string(first.client.cache_file()).unwrap();
+    assert!(!cached.contains(&key), "the key is forgotten");
 }

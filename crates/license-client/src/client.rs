@@ -219,6 +219,22 @@ struct State {
     quiet_until: Option<OffsetDateTime>,
 }
 
+/// The answers check and validate give before looking at any lease.
+#[derive(Debug, Clone, Copy)]
+enum Early {
+    ClockTampered,
+    NotActivated,
+}
+
+impl Early {
+    fn status(self) -> Status {
+        match self {
+            Self::ClockTampered => Status::ClockTampered,
+            Self::NotActivated => Status::invalid(NOT_ACTIVATED),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Verified {
     token: String,
@@ -268,13 +284,10 @@ impl Client {
     pub fn check(&self) -> Result<Status, Error> {
         let now = self.clock.now();
         let mut st = self.lock();
-        if self.observe(&mut st, now) {
-            return Ok(Status::ClockTampered);
-        }
-        if st.cached.key.is_none() {
-            return Ok(Status::invalid(NOT_ACTIVATED));
-        }
-        let cached = self.cached_lease(&mut st, now);
+        let cached = match self.start(&mut st, now) {
+            Ok(cached) => cached,
+            Err(early) => return Ok(early.status()),
+        };
         if let Some(Ok(claims)) = &cached
             && !past_half_life(claims, now)
         {
@@ -288,14 +301,10 @@ impl Client {
     pub fn validate(&self) -> Result<Status, Error> {
         let now = self.clock.now();
         let mut st = self.lock();
-        if self.observe(&mut st, now) {
-            return Ok(Status::ClockTampered);
+        match self.start(&mut st, now) {
+            Ok(cached) => self.refresh(&mut st, cached),
+            Err(early) => Ok(early.status()),
         }
-        if st.cached.key.is_none() {
-            return Ok(Status::invalid(NOT_ACTIVATED));
-        }
-        let cached = self.cached_lease(&mut st, now);
-        self.refresh(&mut st, cached)
     }
 
     /// Activates this instance with license `key` (as the customer typed it), naming the device
@@ -387,6 +396,22 @@ impl Client {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What check and validate do first: the clock guard, then the key, then the cached lease.
+    /// `Err` is an answer that needs nothing more.
+    fn start(
+        &self,
+        st: &mut State,
+        now: OffsetDateTime,
+    ) -> Result<Option<Result<Claims, LeaseError>>, Early> {
+        if self.observe(st, now) {
+            return Err(Early::ClockTampered);
+        }
+        if st.cached.key.is_none() {
+            return Err(Early::NotActivated);
+        }
+        Ok(self.cached_lease(st, now))
     }
 
     /// Raises the latest time seen to `now`, or reports that the clock was set back by more

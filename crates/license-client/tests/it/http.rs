@@ -16,32 +16,14 @@ use crate::support::{self, Canned, ENV, FP, KEY, Reply, fixed, leased, published
 fn half_life_client(dir: &Path, url: &str) -> (Client, Arc<ManualClock>) {
     let key = support::signing_key(1);
     let now = OffsetDateTime::now_utc();
+    let issued = now - Duration::hours(84);
     let lease = key
-        .sign(&support::claims(
-            &key,
-            now - Duration::hours(84),
-            Duration::days(7),
-        ))
+        .sign(&support::claims(&key, issued, Duration::days(7)))
         .unwrap();
-    support::write_cache(
-        dir,
-        ENV,
-        Some(KEY),
-        Some(&lease),
-        &[key.public_key()],
-        now.unix_timestamp(),
-    );
     let clock = Arc::new(ManualClock::new(now));
-    (client(dir, url, clock.clone()), clock)
-}
-
-fn client(dir: &Path, url: &str, clock: Arc<ManualClock>) -> Client {
-    Client::builder(url, ENV)
-        .cache_dir(dir)
-        .fingerprint(FP)
-        .clock(clock)
-        .build()
-        .unwrap()
+    let keys = [key.public_key()];
+    let client = support::with_cache(dir, url, &lease, &keys, now.unix_timestamp(), clock.clone());
+    (client, clock)
 }
 
 fn cache_text(client: &Client) -> String {
@@ -57,7 +39,7 @@ fn activation_caches_key_lease_and_keys_so_check_works_after_a_restart() {
     ]);
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
-    let c = client(dir.path(), &server.url, clock.clone());
+    let c = support::client(dir.path(), &server.url, clock.clone());
     let status = c.activate(KEY, Some("laptop"), Some("linux")).unwrap();
     assert!(
         matches!(&status, Status::Valid { claims, refreshed: true } if claims.ent["pro"] == true),
@@ -82,8 +64,7 @@ fn activation_caches_key_lease_and_keys_so_check_works_after_a_restart() {
     assert!(!format!("{c:?}").contains(KEY), "Debug never shows the key");
 
     drop(c);
-    let closed = format!("http://127.0.0.1:{}", support::closed_port());
-    let restarted = client(dir.path(), &closed, clock);
+    let restarted = support::client(dir.path(), &support::closed_url(), clock);
     assert!(matches!(
         restarted.check(),
         Ok(Status::Valid {
@@ -158,7 +139,7 @@ fn a_long_retry_after_means_no_request_until_it_has_passed() {
     assert_eq!(server.requests(), 2);
 
     let fresh = tempfile::tempdir().unwrap();
-    let new = client(fresh.path(), &server.url, clock);
+    let new = support::client(fresh.path(), &server.url, clock);
     match new.activate(KEY, None, None) {
         Err(Error::RateLimited { retry_after }) => {
             assert_eq!(retry_after, StdDuration::from_secs(120))
@@ -197,13 +178,7 @@ fn a_4xx_answer_is_authoritative_and_drops_the_cached_lease() {
         }
     );
     assert_eq!(server.requests(), 1, "an answer is not retried");
-    assert!(!cache_text(&c).contains("\"lease\": \"v1."));
-    let closed = format!("http://127.0.0.1:{}", support::closed_port());
-    let offline = client(dir.path(), &closed, clock);
-    assert!(
-        matches!(offline.check(), Err(Error::Unreachable { .. })),
-        "no lease left to run offline on"
-    );
+    support::assert_no_lease_left(dir.path(), clock);
 }
 
 #[test]

@@ -7,47 +7,52 @@ use std::sync::Arc;
 use license_client::{Client, Error, ManualClock, Status};
 use time::{Duration, OffsetDateTime};
 
-use crate::support::{self, ENV, FP, KEY};
+use crate::support::{self, KEY};
 
 fn start() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_900_000_000).unwrap()
 }
 
 /// A client of a server that is down, with a cache holding `KEY` and a lease issued at
-/// `start()` for 7 days by signing key 1, and its clock.
-fn offline_client(dir: &Path) -> (Client, Arc<ManualClock>, license_core::lease::Claims) {
+/// `start()` for 7 days by signing key 1; its cache folder, clock and the lease's claims.
+struct Offline {
+    dir: tempfile::TempDir,
+    client: Client,
+    clock: Arc<ManualClock>,
+    claims: license_core::lease::Claims,
+}
+
+fn offline() -> Offline {
+    let dir = tempfile::tempdir().unwrap();
     let key = support::signing_key(1);
     let claims = support::claims(&key, start(), Duration::days(7));
     let lease = key.sign(&claims).unwrap();
-    support::write_cache(
-        dir,
-        ENV,
-        Some(KEY),
-        Some(&lease),
-        &[key.public_key()],
-        start().unix_timestamp(),
-    );
     let clock = Arc::new(ManualClock::new(start()));
-    (
-        client_at(dir, support::closed_port(), clock.clone()),
+    let url = support::closed_url();
+    let keys = [key.public_key()];
+    let latest = start().unix_timestamp();
+    let client = support::with_cache(dir.path(), &url, &lease, &keys, latest, clock.clone());
+    Offline {
+        dir,
+        client,
         clock,
         claims,
-    )
+    }
 }
 
-fn client_at(dir: &Path, port: u16, clock: Arc<ManualClock>) -> Client {
-    Client::builder(format!("http://127.0.0.1:{port}"), ENV)
-        .cache_dir(dir)
-        .fingerprint(FP)
-        .clock(clock)
-        .build()
-        .unwrap()
+/// A client of a server that is down, on a clock standing at `at`.
+fn client_at(dir: &Path, at: OffsetDateTime) -> Client {
+    support::client(dir, &support::closed_url(), Arc::new(ManualClock::new(at)))
 }
 
 #[test]
 fn a_fresh_cached_lease_answers_valid_without_any_network() {
-    let dir = tempfile::tempdir().unwrap();
-    let (client, clock, claims) = offline_client(dir.path());
+    let Offline {
+        client,
+        clock,
+        claims,
+        ..
+    } = offline();
     clock.advance(Duration::hours(83));
     assert_eq!(
         client.check().unwrap(),
@@ -66,8 +71,12 @@ fn a_fresh_cached_lease_answers_valid_without_any_network() {
 
 #[test]
 fn past_half_life_an_unreachable_server_means_offline_until_exp_then_invalid() {
-    let dir = tempfile::tempdir().unwrap();
-    let (client, clock, claims) = offline_client(dir.path());
+    let Offline {
+        client,
+        clock,
+        claims,
+        ..
+    } = offline();
     let exp = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap();
     clock.set(start() + Duration::hours(84));
     assert_eq!(
@@ -90,8 +99,7 @@ fn past_half_life_an_unreachable_server_means_offline_until_exp_then_invalid() {
 
 #[test]
 fn a_clock_set_back_more_than_an_hour_is_clock_tampered_and_an_hour_is_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let (client, clock, _) = offline_client(dir.path());
+    let Offline { client, clock, .. } = offline();
     clock.set(start() + Duration::hours(10));
     assert!(matches!(client.check(), Ok(Status::Valid { .. })));
     clock.set(start() + Duration::hours(9));
@@ -108,35 +116,21 @@ fn a_clock_set_back_more_than_an_hour_is_clock_tampered_and_an_hour_is_not() {
 
 #[test]
 fn the_latest_time_seen_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let (client, clock, _) = offline_client(dir.path());
+    let Offline {
+        dir, client, clock, ..
+    } = offline();
     clock.set(start() + Duration::hours(20));
     assert!(matches!(client.check(), Ok(Status::Valid { .. })));
     drop(client);
-    let clock = Arc::new(ManualClock::new(start() + Duration::hours(2)));
-    let again = client_at(dir.path(), support::closed_port(), clock);
+    let again = client_at(dir.path(), start() + Duration::hours(2));
     assert_eq!(again.check().unwrap(), Status::ClockTampered);
 }
 
 #[test]
 fn a_cached_lease_from_the_future_is_refused_even_without_a_time_seen() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = support::signing_key(1);
-    let lease = key
-        .sign(&support::claims(&key, start(), Duration::days(7)))
-        .unwrap();
-    support::write_cache(
-        dir.path(),
-        ENV,
-        Some(KEY),
-        Some(&lease),
-        &[key.public_key()],
-        0,
-    );
-    let clock = Arc::new(ManualClock::new(start() - Duration::hours(2)));
-    let client = client_at(dir.path(), support::closed_port(), clock);
+    let claims = support::claims(&support::signing_key(1), start(), Duration::days(7));
     assert_eq!(
-        client.check().unwrap(),
+        verdict_on(&claims, start() - Duration::hours(2)),
         Status::Invalid {
             code: "LEASE_ISSUED_IN_FUTURE".into()
         },
@@ -144,10 +138,27 @@ fn a_cached_lease_from_the_future_is_refused_even_without_a_time_seen() {
     );
 }
 
+/// What a client whose server is down and whose cache holds `claims`, signed by signing key 1,
+/// and no time seen, answers at `at`.
+fn verdict_on(claims: &license_core::lease::Claims, at: OffsetDateTime) -> Status {
+    let dir = tempfile::tempdir().unwrap();
+    let key = support::signing_key(1);
+    let lease = key.sign(claims).unwrap();
+    let clock = Arc::new(ManualClock::new(at));
+    let client = support::with_cache(
+        dir.path(),
+        &support::closed_url(),
+        &lease,
+        &[key.public_key()],
+        0,
+        clock,
+    );
+    client.check().unwrap()
+}
+
 #[test]
 fn truncated_garbage_or_empty_cache_files_are_no_cache_and_never_panic() {
-    let dir = tempfile::tempdir().unwrap();
-    let (client, _, _) = offline_client(dir.path());
+    let Offline { dir, client, .. } = offline();
     let path = client.cache_file().to_owned();
     drop(client);
     let whole = std::fs::read(&path).unwrap();
@@ -165,8 +176,7 @@ fn truncated_garbage_or_empty_cache_files_are_no_cache_and_never_panic() {
     ];
     for bytes in bad {
         std::fs::write(&path, &bytes).unwrap();
-        let clock = Arc::new(ManualClock::new(start()));
-        let client = client_at(dir.path(), support::closed_port(), clock);
+        let client = client_at(dir.path(), start());
         assert_eq!(
             client.check().unwrap(),
             Status::Invalid {
@@ -203,26 +213,22 @@ fn a_lease_forged_with_another_key_is_dropped_and_never_licenses() {
         (under_own_kid, "LEASE_UNKNOWN_KEY"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        support::write_cache(
-            dir.path(),
-            ENV,
-            Some(KEY),
-            Some(&forged),
-            &[genuine.public_key()],
-            start().unix_timestamp(),
-        );
         let clock = Arc::new(ManualClock::new(start()));
-        let client = client_at(dir.path(), support::closed_port(), clock);
+        let keys = [genuine.public_key()];
+        let latest = start().unix_timestamp();
+        let client = support::with_cache(
+            dir.path(),
+            &support::closed_url(),
+            &forged,
+            &keys,
+            latest,
+            clock,
+        );
         assert_eq!(
             client.check().unwrap(),
             Status::Invalid { code: code.into() }
         );
-        let text = std::fs::read_to_string(client.cache_file()).unwrap();
-        assert!(!text.contains(&forged), "the forged lease left the cache");
-        assert!(
-            matches!(client.check(), Err(Error::Unreachable { .. })),
-            "with the lease gone and no server, there is no answer"
-        );
+        support::assert_no_lease_left(dir.path(), Arc::new(ManualClock::new(start())));
     }
 }
 
@@ -237,23 +243,8 @@ fn a_lease_of_another_machine_or_environment_is_not_honoured() {
         (other_machine, "LEASE_FINGERPRINT_MISMATCH"),
         (other_env, "LEASE_ENVIRONMENT_MISMATCH"),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let lease = key.sign(&claims).unwrap();
-        support::write_cache(
-            dir.path(),
-            ENV,
-            Some(KEY),
-            Some(&lease),
-            &[key.public_key()],
-            0,
-        );
-        let client = client_at(
-            dir.path(),
-            support::closed_port(),
-            Arc::new(ManualClock::new(start())),
-        );
         assert_eq!(
-            client.check().unwrap(),
+            verdict_on(&claims, start()),
             Status::Invalid { code: code.into() }
         );
     }
@@ -262,11 +253,7 @@ fn a_lease_of_another_machine_or_environment_is_not_honoured() {
 #[test]
 fn without_a_key_check_answers_not_activated_and_deactivate_refuses() {
     let dir = tempfile::tempdir().unwrap();
-    let client = client_at(
-        dir.path(),
-        support::closed_port(),
-        Arc::new(ManualClock::new(start())),
-    );
+    let client = client_at(dir.path(), start());
     assert_eq!(
         client.check().unwrap(),
         Status::Invalid {
@@ -282,7 +269,8 @@ fn activating_with_the_server_down_is_an_error_that_names_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let port = support::closed_port();
     let clock = Arc::new(ManualClock::new(start()));
-    let client = client_at(dir.path(), port, clock.clone());
+    let url = format!("http://127.0.0.1:{port}");
+    let client = support::client(dir.path(), &url, clock.clone());
     match client.activate(KEY, None, None) {
         Err(e @ Error::Unreachable { .. }) => {
             let text = e.to_string();

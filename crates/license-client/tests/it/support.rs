@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use license_client::{Client, ManualClock};
 use license_core::lease::{Claims, SigningKey};
 use license_core::{LicenseStatus, PublicKey};
 use rand::SeedableRng;
@@ -86,6 +87,47 @@ pub fn closed_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The URL of a server that is down.
+pub fn closed_url() -> String {
+    format!("http://127.0.0.1:{}", closed_port())
+}
+
+/// A client of `url` for `FP` in `ENV`, caching under `dir`, on `clock`.
+pub fn client(dir: &Path, url: &str, clock: Arc<ManualClock>) -> Client {
+    Client::builder(url, ENV)
+        .cache_dir(dir)
+        .fingerprint(FP)
+        .clock(clock)
+        .build()
+        .unwrap()
+}
+
+/// [`client`], over a cache holding `KEY`, `lease` and `keys` and the latest time seen.
+pub fn with_cache(
+    dir: &Path,
+    url: &str,
+    lease: &str,
+    keys: &[PublicKey],
+    latest_seen: i64,
+    clock: Arc<ManualClock>,
+) -> Client {
+    write_cache(dir, ENV, Some(KEY), Some(lease), keys, latest_seen);
+    client(dir, url, clock)
+}
+
+/// Asserts that the cache under `dir` holds no lease any more, so a client of a server that is
+/// down has nothing to run on.
+pub fn assert_no_lease_left(dir: &Path, clock: Arc<ManualClock>) {
+    let text = std::fs::read_to_string(dir.join(format!("keysmith-{ENV}.json"))).unwrap();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(file["lease"].is_null(), "{text}");
+    let offline = client(dir, &closed_url(), clock);
+    match offline.check() {
+        Err(license_client::Error::Unreachable { .. }) => {}
+        other => panic!("no lease to run offline on, yet {other:?}"),
+    }
 }
 
 /// One scripted answer: status, extra headers, body.
