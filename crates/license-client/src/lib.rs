@@ -6,8 +6,9 @@
 //! and jitter, and `Retry-After`; Ed25519 lease verification by `license-core` (the same code
 //! the server signs with); one cache file per environment holding the key, the last lease and
 //! the environment's public keys; detection of a clock set back. What it never does: start an
-//! async runtime or a thread, panic, or log anything (the license key in particular — its
-//! `Debug` form is redacted).
+//! async runtime or keep a thread running (every call is done when it returns; ureq may resolve
+//! a host name on a short-lived thread to honour the connect timeout), panic, or log anything
+//! (the license key in particular — its `Debug` form is redacted).
 //!
 //! The whole integration:
 //!
