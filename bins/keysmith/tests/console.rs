@@ -297,7 +297,7 @@ impl Browser {
 
     /// Waits until `script` (a function body returning a truthy value) holds.
     fn until(&self, what: &str, script: &str, args: Value) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let v = self.js(script, args.clone());
             if !(v.is_null() || v == json!(false) || v == json!("")) {
@@ -500,7 +500,8 @@ fn rows(b: &Browser) -> Vec<String> {
 }
 
 fn wait_rows(b: &Browser, what: &str, pred: &str) {
-    b.until(what, &format!("const rows = [...document.querySelectorAll('table.licenses tbody tr')].map(r => r.innerText); return {pred};"), json!([]));
+    // While the list re-renders the table may be gone: a predicate that fails then means "not yet".
+    b.until(what, &format!("const rows = [...document.querySelectorAll('table.licenses tbody tr')].map(r => r.innerText); try {{ return {pred}; }} catch (e) {{ return false; }}"), json!([]));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Operator management (SPEC §11) under `/v1/operators`: list, invite (a new operator with a
 //! one-time set-password link), read, edit name, roles and disabled, reset a password, and the
-//! control audit. Who may call: a signed-in operator who is admin in every environment the
-//! change touches (listing and reading: admin somewhere). No change may leave an environment
+//! control audit. Who may call: a signed-in operator who is admin somewhere, and for a change
+//! admin in every environment it touches (the target's roles before and after). No change may leave an environment
 //! without an enabled admin (409 `LAST_ADMIN`).
 
 use std::collections::BTreeMap;
@@ -119,6 +119,7 @@ pub(crate) async fn invite(
     body: ApiJson<InviteBody>,
 ) -> Result<CreatedWithSecret<Operator>, ApiError> {
     let b = body.0;
+    require_some_admin(&caller)?;
     check_environments(&state, &b.roles)?;
     caller.require_admin_in(b.roles.keys())?;
     let ops = operators(&state)?;
@@ -193,6 +194,7 @@ pub(crate) async fn update(
         let control = control.clone();
         web::block(move || control.operator(id)).await??
     };
+    require_some_admin(&caller)?;
     caller.require_admin_in(before.roles.keys())?;
     if let Some(roles) = &b.roles {
         caller.require_admin_in(roles.keys())?;
@@ -232,6 +234,7 @@ pub(crate) async fn reset_password(
         let control = control.clone();
         web::block(move || control.operator(id)).await??
     };
+    require_some_admin(&caller)?;
     caller.require_admin_in(target.roles.keys())?;
     let link = web::block(move || password_link(&control, &url, &caller.actor, now, id)).await??;
     Ok(NoStore(PasswordLink {

@@ -6,8 +6,6 @@
 //! Who may call: `login`, `setup` and `set-password` anyone (they carry their own secret); the
 //! rest a signed-in operator (session cookie, CSRF header on POST).
 
-use std::net::IpAddr;
-
 use actix_web::cookie::{Cookie, SameSite, time as cookie_time};
 use actix_web::web::{self, Json};
 use actix_web::{HttpRequest, HttpResponse};
@@ -213,18 +211,25 @@ async fn check_credentials(
     .await?
 }
 
-/// Counts a failed attempt and writes `login.failed` (or `action`) to the control audit.
+/// Writes `login.failed` (or `action`) to the control audit (the attempt was counted when it was
+/// admitted).
 async fn failed(
     ops: &Operators,
     actor: Actor,
-    ip: IpAddr,
     email: &str,
     action: &'static str,
     reason: &'static str,
     now: time::OffsetDateTime,
 ) -> ApiError {
-    ops.throttle.failed(ip, email, now);
     let control = ops.control.clone();
+    // What was typed as the email is kept only when it looks like one: people type passwords
+    // into the wrong field, and the audit is read by admins.
+    let looks_like_email = email.contains('@') && !email.chars().any(char::is_whitespace);
+    let email = if looks_like_email {
+        email
+    } else {
+        "(not an email address)"
+    };
     let details = json!({"email": email, "reason": reason});
     let details = details.as_object().cloned().unwrap_or_default();
     if let Ok(Err(e)) = web::block(move || control.audit(now, &actor, action, None, details)).await
@@ -253,18 +258,23 @@ pub(crate) async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let ops = operators(&state)?;
     let (ip, now, b) = (client_ip(&req), state.clock.now(), body.0);
-    ops.throttle
-        .check(ip, &b.email, now)
-        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     let email = b.email.trim().to_owned();
+    if email.len() > crate::throttle::MAX_EMAIL {
+        // No operator has such an address: refused without counting or auditing it.
+        return Err(ApiError::InvalidCredentials);
+    }
+    ops.throttle
+        .attempt(ip, &email, now)
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     let actor = Actor::system(request_id(&req)).with_ip(Some(ip.to_string()));
     match check_credentials(ops, email.clone(), b.password, b.totp, now).await? {
-        Check::Failed(reason) => {
-            Err(failed(ops, actor, ip, &email, "login.failed", reason, now).await)
+        Check::Failed(reason) => Err(failed(ops, actor, &email, "login.failed", reason, now).await),
+        Check::NeedsTotp => {
+            ops.throttle.forgive(ip, &email);
+            Err(ApiError::TotpRequired)
         }
-        Check::NeedsTotp => Err(ApiError::TotpRequired),
         Check::Ok(operator) => {
-            ops.throttle.succeeded(&email);
+            ops.throttle.succeeded(ip, &email);
             let actor = Actor::named(operator.actor_name(), actor.request_id).with_ip(actor.ip);
             let control = ops.control.clone();
             let id = operator.id;
@@ -330,7 +340,7 @@ async fn check_own_password(
     let (ip, now) = (client_ip(req), state.clock.now());
     let email = caller.session.operator.email.clone();
     ops.throttle
-        .check(ip, &email, now)
+        .attempt(ip, &email, now)
         .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     let (control, id) = (ops.control.clone(), caller.session.operator.id);
     let ok = web::block(move || -> Result<bool, ApiError> {
@@ -339,13 +349,13 @@ async fn check_own_password(
     })
     .await??;
     if ok {
+        ops.throttle.succeeded(ip, &email);
         return Ok(());
     }
     let actor = caller.actor.clone();
     Err(failed(
         ops,
         actor,
-        ip,
         &email,
         "password.check_failed",
         "wrong password",

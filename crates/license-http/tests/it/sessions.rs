@@ -326,8 +326,11 @@ both_backends! {
             assert_eq!(bo.body["environments"], json!([{"name": "test", "role": "support"}]));
             let bad_env = app.as_browser(&b, true, TestRequest::post().uri("/v1/operators").set_json(json!({"email": "x@example.com", "name": "X", "roles": {"nowhere": "admin"}}))).await;
             assert_eq!((bad_env.status, bad_env.body["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("roles")));
-            let by_support = app.as_browser(&bo_b.unwrap(), false, TestRequest::get().uri("/v1/operators")).await;
+            let bo_b = bo_b.unwrap();
+            let by_support = app.as_browser(&bo_b, false, TestRequest::get().uri("/v1/operators")).await;
             assert_eq!(by_support.status, StatusCode::FORBIDDEN, "operators are managed by admins");
+            let no_roles = app.as_browser(&bo_b, true, TestRequest::post().uri("/v1/operators").set_json(json!({"email": "sneaky@example.com", "name": "S", "roles": {}}))).await;
+            assert_eq!(no_roles.status, StatusCode::FORBIDDEN, "not even an operator with no roles");
 
             let patch = |id: uuid::Uuid, body: Value| TestRequest::patch().uri(&format!("/v1/operators/{id}")).set_json(body);
             let demote = app.as_browser(&b, true, patch(ada.id, json!({"roles": {"test": "viewer"}}))).await;
@@ -341,8 +344,12 @@ both_backends! {
             assert_eq!((one.status, one.body["roles"]["test"].as_str()), (StatusCode::OK, Some("admin")));
             let reset = app.as_browser(&b, true, TestRequest::post().uri(&format!("/v1/operators/{bo_id}/reset-password"))).await;
             assert_eq!((reset.status, reset.headers.get("cache-control").unwrap().to_str().unwrap()), (StatusCode::OK, "no-store"));
+            let stale = reset.body["set_password_url"].as_str().unwrap().rsplit_once('#').unwrap().1.to_owned();
+            let reset = app.as_browser(&b, true, TestRequest::post().uri(&format!("/v1/operators/{bo_id}/reset-password"))).await;
             let link = reset.body["set_password_url"].as_str().unwrap();
             let token = link.rsplit_once('#').unwrap().1;
+            let old_link = TestRequest::post().uri("/v1/auth/set-password").set_json(json!({"token": stale, "password": "an attacker's passphrase"}));
+            assert_eq!(app.call(None, old_link).await.error_code(), "LINK_INVALID", "a newer link voids the older one");
             let set_new = TestRequest::post().uri("/v1/auth/set-password").set_json(json!({"token": token, "password": "bo's new passphrase"}));
             assert_eq!(app.call(None, set_new).await.status, StatusCode::OK);
             let (old, _) = app.login("bo@example.com", "bo's own passphrase", None).await;

@@ -140,6 +140,8 @@ fn check_admins_remain(
             .filter(operator_roles::environment.eq(env))
             .filter(operator_roles::role.eq(Role::Admin.as_str()))
             .filter(operators::disabled.eq(false))
+            // An invited operator who never chose a password cannot sign in: no admin yet.
+            .filter(operators::password_hash.is_not_null())
             .filter(operators::id.ne(&id))
             .count()
             .get_result(c)?;
@@ -307,6 +309,7 @@ impl ControlStore {
             }
             if disabled && !before.disabled {
                 diesel::delete(sessions::table.filter(sessions::operator_id.eq(&id))).execute(c)?;
+                super::sessions::drop_password_links(c, &id)?;
             }
             let after = load(c, &id)?;
             let details = json!({
@@ -455,6 +458,8 @@ pub(crate) fn set_password_in(
             operators::updated_at.eq(to_db(now)),
         ))
         .execute(c)?;
+    // Any other set-password link of this operator is spent too.
+    super::sessions::drop_password_links(c, id)?;
     let keep = keep.map(|k| k.to_string()).unwrap_or_default();
     let ended = diesel::delete(
         sessions::table

@@ -169,13 +169,19 @@ impl ControlStore {
             used_at: None,
         };
         self.conn()?.write(|c| {
-            if purpose == LinkPurpose::Setup {
-                diesel::delete(
-                    one_time_links::table
-                        .filter(one_time_links::purpose.eq(purpose.as_str()))
-                        .filter(one_time_links::used_at.is_null()),
-                )
-                .execute(c)?;
+            // A new link replaces the unused one it would compete with: the setup link, or this
+            // operator's set-password link.
+            match (purpose, &row.operator_id) {
+                (LinkPurpose::Setup, _) => {
+                    diesel::delete(
+                        one_time_links::table
+                            .filter(one_time_links::purpose.eq(purpose.as_str()))
+                            .filter(one_time_links::used_at.is_null()),
+                    )
+                    .execute(c)?;
+                }
+                (LinkPurpose::SetPassword, Some(id)) => drop_password_links(c, id)?,
+                (LinkPurpose::SetPassword, None) => {}
             }
             diesel::insert_into(one_time_links::table)
                 .values(&row)
@@ -228,6 +234,19 @@ impl ControlStore {
             operators::load(c, &id)
         })
     }
+}
+
+/// Deletes the unused set-password links of operator `id` (a newer link, a password set, or the
+/// operator disabled makes them void).
+pub(crate) fn drop_password_links(c: &mut crate::db::DbConn, id: &str) -> StoreResult<()> {
+    diesel::delete(
+        one_time_links::table
+            .filter(one_time_links::operator_id.eq(id))
+            .filter(one_time_links::purpose.eq(LinkPurpose::SetPassword.as_str()))
+            .filter(one_time_links::used_at.is_null()),
+    )
+    .execute(c)?;
+    Ok(())
 }
 
 /// Marks an unused, unexpired link of `purpose` used; refuses any other (`LINK_INVALID`).
