@@ -54,6 +54,7 @@
 //! machine's owner patching the program.
 #![warn(missing_docs)]
 
+mod builder;
 mod cache;
 mod client;
 pub mod clock;
@@ -62,7 +63,8 @@ pub mod fingerprint;
 mod http;
 mod status;
 
-pub use client::{Builder, Client, MAX_CLOCK_ROLLBACK};
+pub use builder::Builder;
+pub use client::{Client, MAX_CLOCK_ROLLBACK};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use license_core::lease::{Claims, LeaseError, PublicKey};
