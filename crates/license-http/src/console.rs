@@ -27,6 +27,8 @@ assets! {
     "ui/dialog.js" => "text/javascript; charset=utf-8",
     "ui/format.js" => "text/javascript; charset=utf-8",
     "ui/toast.js" => "text/javascript; charset=utf-8",
+    "ui/form.js" => "text/javascript; charset=utf-8",
+    "ui/table.js" => "text/javascript; charset=utf-8",
     "pages/login.js" => "text/javascript; charset=utf-8",
     "pages/setup.js" => "text/javascript; charset=utf-8",
     "pages/account.js" => "text/javascript; charset=utf-8",

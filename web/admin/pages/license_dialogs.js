@@ -6,6 +6,7 @@ import { h, fill, field, showError } from '../ui/dom.js';
 import { openDialog, confirmDialog, secretDialog } from '../ui/dialog.js';
 import { badge, limit, time } from '../ui/format.js';
 import { toast } from '../ui/toast.js';
+import { actionMenu } from '../ui/table.js';
 
 const EDITABLE = new Set(['available', 'assigned', 'active', 'inactive', 'suspended']);
 const REMINTABLE = new Set(['assigned', 'active', 'inactive', 'suspended', 'expired']);
@@ -30,35 +31,7 @@ function actions(ctx, l) {
 
 /** The ⋮ menu of one row. */
 export function actionsFor(ctx, l, reload) {
-  const items = actions(ctx, l);
-  if (items.length === 0) return h('span', { class: 'muted' }, '—');
-  const menu = h('ul', { role: 'menu', class: 'menu', hidden: true });
-  const button = h('button', {
-    type: 'button', class: 'icon', 'aria-haspopup': 'menu', 'aria-expanded': 'false',
-    'aria-label': `Actions for ${l.key_display}`,
-    onclick: () => (menu.hidden ? open() : shut()),
-  }, '⋮');
-  const shut = () => { menu.hidden = true; button.setAttribute('aria-expanded', 'false'); };
-  const open = () => {
-    for (const other of document.querySelectorAll('.menu:not([hidden])')) other.hidden = true;
-    menu.hidden = false;
-    button.setAttribute('aria-expanded', 'true');
-    menu.querySelector('button')?.focus();
-  };
-  for (const [label, run, kind] of items) {
-    menu.append(h('li', { role: 'none' }, h('button', {
-      type: 'button', role: 'menuitem', class: kind || '',
-      onclick: () => { shut(); run(reload); },
-    }, label)));
-  }
-  menu.addEventListener('keydown', (e) => {
-    const buttons = [...menu.querySelectorAll('button')];
-    const i = buttons.indexOf(document.activeElement);
-    if (e.key === 'Escape') { e.preventDefault(); shut(); button.focus(); }
-    if (e.key === 'ArrowDown') { e.preventDefault(); buttons[(i + 1) % buttons.length].focus(); }
-    if (e.key === 'ArrowUp') { e.preventDefault(); buttons[(i - 1 + buttons.length) % buttons.length].focus(); }
-  });
-  return h('div', { class: 'menu-wrap' }, button, menu);
+  return actionMenu(`Actions for ${l.key_display}`, actions(ctx, l).map(([label, run, kind]) => [label, () => run(reload), kind]));
 }
 
 async function act(ctx, l, action, reload) {

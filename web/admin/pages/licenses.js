@@ -4,8 +4,9 @@
 import { get, query } from '../api.js';
 import { h, fill } from '../ui/dom.js';
 import { openDialog } from '../ui/dialog.js';
-import { STATUSES, badge, limit, number, time } from '../ui/format.js';
+import { STATUSES, badge, limit, time } from '../ui/format.js';
 import { actionsFor, createLicense } from './license_dialogs.js';
+import { pager } from '../ui/table.js';
 
 export const title = 'License Keys';
 
@@ -89,7 +90,6 @@ export async function render(main, ctx) {
   }
   const first = (s.page - 1) * PAGE + 1;
   const last = first + list.items.length - 1;
-  const pages = Math.ceil(list.total / PAGE);
   const reload = () => render(main, ctx);
   const table = h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'License table' }, h('table', { class: 'licenses' },
     h('caption', { class: 'visually-hidden' }, `Licenses ${first} to ${last} of ${list.total}`),
@@ -104,12 +104,8 @@ export async function render(main, ctx) {
       h('td', {}, l.expires_at ? time(l.expires_at, { date: true }) : 'Lifetime'),
       h('td', {}, time(l.created_at)),
       h('td', {}, actionsFor(ctx, l, reload)))))));
-  const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' },
-    h('p', { role: 'status' }, `Showing ${number(first)}–${number(last)} of ${number(list.total)}`),
-    h('button', { type: 'button', disabled: s.page <= 1, onclick: () => ctx.setParams(urlOf({ ...s, page: s.page - 1 })) }, 'Previous page'),
-    h('span', {}, `Page ${s.page} of ${pages}`),
-    h('button', { type: 'button', disabled: s.page >= pages, onclick: () => ctx.setParams(urlOf({ ...s, page: s.page + 1 })) }, 'Next page'));
-  fill(results, h('h2', { id: 'results-h', class: 'visually-hidden' }, 'Licenses'), table, pager);
+  const pages = pager({ page: s.page, size: PAGE, shown: list.items.length, total: list.total, go: (page) => ctx.setParams(urlOf({ ...s, page })) });
+  fill(results, h('h2', { id: 'results-h', class: 'visually-hidden' }, 'Licenses'), table, pages);
 }
 
 function sortDialog(s, set) {
