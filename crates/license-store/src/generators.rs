@@ -96,6 +96,11 @@ fn check_ttl(v: i64) -> StoreResult<i32> {
     }
 }
 
+/// Checks a key format as creating a generator would (`WEAK_KEY_FORMAT`, or 422 on `format`).
+pub fn check_format(format: &KeyFormat) -> StoreResult<()> {
+    format.validate().map_err(format_error)
+}
+
 fn format_error(e: FormatError) -> StoreError {
     match e {
         FormatError::Weak { .. } => StoreError::WeakKeyFormat(e.to_string()),
@@ -114,7 +119,7 @@ impl Store {
         new: NewGenerator,
     ) -> StoreResult<Generator> {
         let name = validate::name("name", &new.name)?;
-        new.format.validate().map_err(format_error)?;
+        check_format(&new.format)?;
         let limit = validate::activation_limit(
             "default_activation_limit",
             new.default_activation_limit.unwrap_or(1),

@@ -35,6 +35,7 @@ pub mod generators;
 pub mod products;
 
 pub mod activation;
+pub mod activations;
 pub mod demo;
 pub mod import;
 mod license_rows;

@@ -19,7 +19,6 @@ use crate::license_rows::{
 };
 use crate::model::*;
 use crate::products::load_product;
-use crate::rows::ActivationRow;
 use crate::schema::{activations, licenses};
 use crate::validate;
 
@@ -421,20 +420,6 @@ impl Store {
                 &row,
                 changes,
             )
-        })
-    }
-
-    /// A license's activations, newest first.
-    pub fn license_activations(&self, id: Uuid) -> StoreResult<Vec<Activation>> {
-        let id = id.to_string();
-        self.conn()?.read(|c| {
-            load_license(c, &id)?;
-            let rows: Vec<ActivationRow> = activations::table
-                .filter(activations::license_id.eq(&id))
-                .select(ActivationRow::as_select())
-                .order((activations::first_seen_at.desc(), activations::id.desc()))
-                .load(c)?;
-            rows.into_iter().map(Activation::try_from).collect()
         })
     }
 }

@@ -1,13 +1,70 @@
-//! Activations: a license's activation history and deactivating one instance (frees a slot).
+//! Activations: every activation of the environment with filters, a license's activation
+//! history, and deactivating one instance (frees a slot).
 
 use actix_web::web::{self, Json};
-use license_store::model::Activation;
+use license_store::activations::{ActivationFilter, ActivationView};
+use license_store::model::{Activation, ActivationStatus};
+use serde::Deserialize;
 
-use super::query::IdPath;
+use super::query::{EnvPath, IdPath, bad, page, parse_uuid};
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
-use crate::respond::{Denied, List, NotFound};
+use crate::respond::{BadRequest, Denied, List, NotFound};
+
+/// The longest fingerprint a filter may carry (activation fingerprints are shorter).
+const MAX_FINGERPRINT: usize = 256;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ActivationQuery {
+    license_id: Option<String>,
+    fingerprint: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/activations",
+    summary = "Activations across licenses, newest first; filters license_id, fingerprint (exact), status (active|deactivated)",
+    tag = "admin",
+    params(EnvPath),
+    responses((status = 200, description = "OK", body = List<ActivationView>), BadRequest, Denied),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn activations(
+    caller: Caller,
+    q: web::Query<ActivationQuery>,
+) -> Result<List<ActivationView>, ApiError> {
+    caller.require(P::Read)?;
+    let q = q.into_inner();
+    let fingerprint = q.fingerprint.filter(|f| !f.is_empty());
+    if fingerprint
+        .as_ref()
+        .is_some_and(|f| f.len() > MAX_FINGERPRINT)
+    {
+        return Err(bad("fingerprint", "must be at most 256 characters"));
+    }
+    let filter = ActivationFilter {
+        license: match q.license_id.as_deref().filter(|s| !s.is_empty()) {
+            Some(id) => Some(parse_uuid("license_id", id)?),
+            None => None,
+        },
+        fingerprint,
+        status: match q.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some("active") => Some(ActivationStatus::Active),
+            Some("deactivated") => Some(ActivationStatus::Deactivated),
+            Some(_) => return Err(bad("status", "must be active or deactivated")),
+        },
+    };
+    let page = page(q.limit, q.offset)?;
+    Ok(List::new(
+        run(&caller, move |s, _, _| s.activations(&filter, page)).await?,
+    ))
+}
 
 #[utoipa::path(
     get,
@@ -53,12 +110,13 @@ pub(crate) async fn deactivate_activation(
 }
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/licenses/{id}/activations",
-        web::get().to(license_activations),
-    )
-    .route(
-        "/activations/{id}/deactivate",
-        web::post().to(deactivate_activation),
-    );
+    cfg.route("/activations", web::get().to(activations))
+        .route(
+            "/licenses/{id}/activations",
+            web::get().to(license_activations),
+        )
+        .route(
+            "/activations/{id}/deactivate",
+            web::post().to(deactivate_activation),
+        );
 }

@@ -4,9 +4,9 @@
 use actix_web::web::{self, Json};
 use license_core::KeyFormat;
 use license_store::StoreError;
-use license_store::generators::{GeneratorPatch, NewGenerator};
+use license_store::generators::{GeneratorPatch, NewGenerator, check_format};
 use license_store::model::{ExpiryBasis, Generator, JsonObject};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::query::{EnvPath, IdPath};
@@ -186,8 +186,56 @@ pub(crate) async fn delete_generator(
     Ok(NoContent)
 }
 
+/// `POST /generators/format-preview`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FormatPreviewBody {
+    #[schema(value_type = Object)]
+    format: KeyFormat,
+    /// The product whose code starts chunked keys (else `ACME` stands in).
+    product_id: Option<Uuid>,
+}
+
+/// What a key format gives: its randomness and one example key (random, never stored).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct FormatPreview {
+    entropy_bits: f64,
+    min_entropy_bits: f64,
+    example: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/{env}/generators/format-preview",
+    summary = "Check a key format: its entropy and an example key, or the error creating a generator with it would give",
+    tag = "admin",
+    params(EnvPath),
+    request_body = FormatPreviewBody,
+    responses((status = 200, description = "OK", body = FormatPreview), NotFound, Invalid, Denied),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn format_preview(
+    caller: Caller,
+    body: ApiJson<FormatPreviewBody>,
+) -> Result<Json<FormatPreview>, ApiError> {
+    caller.require(P::Read)?;
+    let FormatPreviewBody { format, product_id } = body.0;
+    check_format(&format)?;
+    let code = match product_id {
+        Some(id) => run(&caller, move |s, _, _| s.product(id)).await?.code,
+        None => "ACME".to_owned(),
+    };
+    let example = format.generate(&code, &mut rand::rng());
+    Ok(Json(FormatPreview {
+        entropy_bits: (format.entropy_bits() * 10.0).round() / 10.0,
+        min_entropy_bits: license_core::keys::MIN_ENTROPY_BITS,
+        example: example.expose().to_owned(),
+    }))
+}
+
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/generators", web::get().to(generators))
+    cfg.route("/generators/format-preview", web::post().to(format_preview))
+        .route("/generators", web::get().to(generators))
         .route("/generators", web::post().to(create_generator))
         .route("/generators/{id}", web::get().to(generator))
         .route("/generators/{id}", web::patch().to(update_generator))

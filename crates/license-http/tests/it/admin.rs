@@ -114,6 +114,70 @@ both_backends! {
     }
 }
 
+both_backends! {
+    fn activations_across_licenses_filter_by_license_fingerprint_and_status(db) {
+        block_on(async {
+            let app = TestApp::new(&[db]).with_token();
+            let f = Fixture::new(db);
+            let (a, b) = (f.assigned(db, 5), f.assigned(db, 5));
+            let activate = |key: &str, device: &str, at: i64| {
+                let n = license_store::activation::NewActivation { fingerprint: fp(device), name: Some(format!("{device} laptop")), platform: None, ip: None, metadata: None };
+                db.activate(&admin(), now() + time::Duration::seconds(at), key, n, time::Duration::ZERO).unwrap().activation.unwrap().id
+            };
+            activate(key_of(&a), "dev-1", 1);
+            let shared = activate(key_of(&a), "dev-shared", 2);
+            activate(key_of(&b), "dev-shared", 3);
+            let all = app.req("GET", "/activations", None).await;
+            assert_eq!(all.body["total"], 3, "{:?}", all.body);
+            assert_eq!(all.body["items"][0]["fingerprint"], "dev-shared", "newest first");
+            assert_eq!(all.body["items"][0]["license"]["id"], b.license.license.id.to_string());
+            assert_eq!(all.body["items"][0]["license"]["key_display"], b.license.license.key_display.as_str());
+            let one = app.req("GET", &format!("/activations?license_id={}", a.license.license.id), None).await;
+            assert_eq!(one.body["total"], 2);
+            let device = app.req("GET", "/activations?fingerprint=dev-shared", None).await;
+            assert_eq!(device.body["total"], 2, "one device across two licenses");
+            app.req("POST", &format!("/activations/{shared}/deactivate"), None).await;
+            let gone = app.req("GET", "/activations?status=deactivated", None).await;
+            assert_eq!((gone.body["total"].as_i64(), gone.body["items"][0]["id"].as_str()), (Some(1), Some(shared.to_string().as_str())));
+            let paged = app.req("GET", "/activations?status=active&limit=1&offset=1", None).await;
+            assert_eq!((paged.body["total"].as_i64(), paged.body["items"].as_array().map(Vec::len)), (Some(2), Some(1)));
+            for (query, field) in [("status=gone", "status"), ("license_id=nope", "license_id"), ("limit=501", "limit")] {
+                let r = app.req("GET", &format!("/activations?{query}"), None).await;
+                assert!(r.status.is_client_error(), "{query}: {}", r.status);
+                assert!(r.body["error"]["message"].as_str().unwrap().starts_with(field) || r.body["error"]["field"] == field, "{query}: {:?}", r.body);
+            }
+            let long = app.req("GET", &format!("/activations?fingerprint={}", "f".repeat(300)), None).await;
+            assert_eq!(long.status, StatusCode::BAD_REQUEST);
+        });
+    }
+}
+
+both_backends! {
+    fn the_format_preview_gives_entropy_and_an_example_or_the_create_error(db) {
+        block_on(async {
+            let app = TestApp::new(&[db]).with_token();
+            let f = Fixture::new(db);
+            let ok = app.req("POST", "/generators/format-preview", Some(json!({"format": {"kind": "chunked", "chunks": 4, "chunk_len": 4, "check": true}, "product_id": f.product.id}))).await;
+            assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+            assert_eq!((ok.body["entropy_bits"].as_f64(), ok.body["min_entropy_bits"].as_f64()), (Some(80.0), Some(64.0)));
+            let example = ok.body["example"].as_str().unwrap();
+            assert!(example.starts_with(&format!("{}-", f.product.code)), "{example}");
+            assert_eq!(example.split('-').count(), 1 + 4 + 1, "code, four chunks, the check chunk: {example}");
+            let weak = app.req("POST", "/generators/format-preview", Some(json!({"format": {"kind": "pattern", "pattern": "PRO-####-@@@@-****"}}))).await;
+            assert_eq!((weak.status, weak.error_code()), (StatusCode::UNPROCESSABLE_ENTITY, "WEAK_KEY_FORMAT"));
+            let created = app.req("POST", "/generators", Some(json!({"product_id": f.product.id, "name": "weak", "format": {"kind": "pattern", "pattern": "PRO-####-@@@@-****"}}))).await;
+            assert_eq!(weak.body["error"]["message"], created.body["error"]["message"], "the preview says what creating would say");
+            let bad = app.req("POST", "/generators/format-preview", Some(json!({"format": {"kind": "chunked", "chunks": 40, "chunk_len": 4}}))).await;
+            assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(bad.body["error"]["field"], "format");
+            let missing = app.req("POST", "/generators/format-preview", Some(json!({"format": {"kind": "uuid"}, "product_id": uuid::Uuid::now_v7()}))).await;
+            assert_eq!(missing.status, StatusCode::NOT_FOUND);
+            let count = app.req("GET", "/generators", None).await.body["total"].as_i64();
+            assert_eq!(count, Some(1), "a preview creates nothing");
+        });
+    }
+}
+
 /// Who may call a route, per SPEC §8 (written out here independently of `auth::allows`).
 #[derive(Clone, Copy)]
 enum Who {
@@ -173,6 +237,8 @@ both_backends! {
             ("PATCH", format!("/licenses/{lid}"), Some(json!({"metadata": {}})), Managers),
             ("DELETE", format!("/licenses/{none}"), None, Managers),
             ("GET", format!("/licenses/{lid}/activations"), None, Everyone),
+            ("GET", "/activations".into(), None, Everyone),
+            ("POST", "/generators/format-preview".into(), Some(json!({"format": {"kind": "uuid"}})), Everyone),
             ("POST", format!("/licenses/{lid}/assign"), Some(json!({"customer_id": cid})), Support),
             ("POST", format!("/licenses/{lid}/suspend"), Some(json!({"reason": "x"})), Managers),
             ("POST", format!("/licenses/{lid}/unsuspend"), None, Managers),

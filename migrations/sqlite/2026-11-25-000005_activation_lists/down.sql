@@ -1,0 +1,2 @@
+DROP INDEX activations_fingerprint;
+DROP INDEX activations_seen;
