@@ -30,13 +30,14 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body, { retried = false } = {}) {
+/** A request; `body` is sent as JSON, or as it is with `contentType` (e.g. a CSV upload). */
+export async function api(method, path, body, { retried = false, contentType = null } = {}) {
   const headers = { accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (body !== undefined) headers['content-type'] = contentType || 'application/json';
   if (method !== 'GET' && method !== 'HEAD' && csrf) headers['x-keysmith-csrf'] = csrf;
   const res = await fetch(path, {
     method, headers, credentials: 'same-origin', cache: 'no-store',
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || contentType ? body : JSON.stringify(body),
   });
   const text = await res.text();
   let data = null;
@@ -44,7 +45,7 @@ export async function api(method, path, body, { retried = false } = {}) {
   if (res.ok) return data;
   const err = new ApiError(res.status, data);
   if (err.code === 'REAUTH_REQUIRED' && reauth && !retried && await reauth()) {
-    return api(method, path, body, { retried: true });
+    return api(method, path, body, { retried: true, contentType });
   }
   if (err.code === 'UNAUTHORIZED' && !path.startsWith('/v1/auth/')) {
     window.dispatchEvent(new CustomEvent('keysmith:signed-out'));

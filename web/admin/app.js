@@ -8,6 +8,11 @@ import { openDialog } from './ui/dialog.js';
 const PAGES = {
   '': () => import('./pages/dashboard.js'),
   licenses: () => import('./pages/licenses.js'),
+  products: () => import('./pages/products.js'),
+  generators: () => import('./pages/generators.js'),
+  jobs: () => import('./pages/jobs.js'),
+  import: () => import('./pages/import.js'),
+  activations: () => import('./pages/activations.js'),
   account: () => import('./pages/account.js'),
   login: () => import('./pages/login.js'),
   setup: () => import('./pages/setup.js'),
@@ -17,7 +22,7 @@ const PAGES = {
 /** Navigation: every page of SPEC §12, in the operator's order of the day. */
 const NAV = [
   ['', 'Dashboard'], ['licenses', 'License Keys'], ['products', 'Products'], ['generators', 'Generators'],
-  ['customers', 'Customers'], ['activations', 'Activations'], ['jobs', 'Background jobs'],
+  ['customers', 'Customers'], ['activations', 'Activations'], ['jobs', 'Background jobs'], ['import', 'Import'],
   ['webhooks', 'Webhooks'], ['settings', 'Settings'], ['audit', 'Audit log'], ['tokens', 'API tokens'],
   ['operators', 'Operators'], ['account', 'Account'],
 ];
@@ -88,6 +93,7 @@ function shell(page, env) {
     h('header', { class: 'topbar' },
       h('a', { class: 'brand', href: '/admin/', 'data-link': true }, 'Keysmith'),
       h('label', { class: 'env-label', for: 'env-switch' }, 'Environment'), envSelect,
+      env ? h('button', { type: 'button', class: 'search-open', 'aria-keyshortcuts': 'Control+K Meta+K', onclick: () => globalSearch() }, 'Search', h('kbd', { 'aria-hidden': 'true' }, 'Ctrl K')) : null,
       h('span', { class: 'who' }, h('span', { class: 'who-name' }, me.operator.name), ' · ', env ? env.role : 'no role'),
       h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out')),
     banner,
@@ -186,6 +192,19 @@ document.addEventListener('click', (e) => {
 });
 window.addEventListener('popstate', render);
 window.addEventListener('keysmith:signed-out', () => { me = null; render(); });
+/** Ctrl/Cmd+K: search licenses and customers of the current environment from any page. */
+async function globalSearch() {
+  const env = me && currentEnv();
+  if (!env || document.querySelector('dialog[open]')) return;
+  const { openSearch } = await import('./pages/search.js');
+  openSearch(ctxFor(env));
+}
+document.addEventListener('keydown', (e) => {
+  if (e.key.toLowerCase() !== 'k' || !(e.ctrlKey || e.metaKey) || e.altKey || e.shiftKey) return;
+  if (PUBLIC.has(pageName()) || !me) return;
+  e.preventDefault();
+  globalSearch();
+});
 // `/` focuses the page's search box unless the operator is typing somewhere.
 document.addEventListener('keydown', (e) => {
   if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey) return;

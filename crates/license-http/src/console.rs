@@ -36,6 +36,12 @@ assets! {
     "pages/licenses.js" => "text/javascript; charset=utf-8",
     "pages/license_dialogs.js" => "text/javascript; charset=utf-8",
     "pages/soon.js" => "text/javascript; charset=utf-8",
+    "pages/products.js" => "text/javascript; charset=utf-8",
+    "pages/generators.js" => "text/javascript; charset=utf-8",
+    "pages/jobs.js" => "text/javascript; charset=utf-8",
+    "pages/import.js" => "text/javascript; charset=utf-8",
+    "pages/activations.js" => "text/javascript; charset=utf-8",
+    "pages/search.js" => "text/javascript; charset=utf-8",
 }
 
 /// The console's Content-Security-Policy: only its own files, no inline script or style, no

@@ -116,7 +116,7 @@ async function reveal(ctx, l) {
 }
 
 /** A customer picker: an existing customer by search, or a new one (name and email). */
-function customerPicker(ctx, current) {
+export function customerPicker(ctx, current) {
   const search = h('input', { type: 'search', name: 'customer_search', placeholder: 'Name or email', autocomplete: 'off' });
   const select = h('select', { name: 'customer_id' }, h('option', { value: '' }, current ? `${current.name} <${current.email}>` : 'Choose a customer'));
   if (current) select.options[0].value = current.id;
@@ -167,13 +167,13 @@ async function assign(ctx, l, reload) {
   if (done) { toast(`${l.key_display} assigned`); reload(); }
 }
 
-function jsonField(name, label, value) {
+export function jsonField(name, label, value) {
   const area = h('textarea', { name, rows: 3, spellcheck: 'false' });
   area.value = JSON.stringify(value || {}, null, 0);
   return { node: field(label, area, 'A JSON object, e.g. {"pro": true}'), area };
 }
 
-function parseJson(form, area, name) {
+export function parseJson(form, area, name) {
   try {
     const v = JSON.parse(area.value || '{}');
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error();
@@ -297,7 +297,7 @@ function copyButton(label, text) {
   return b;
 }
 
-async function preview(ctx, l) {
+export async function preview(ctx, l) {
   const p = await get(ctx.path(`/licenses/${l.id}/preview`));
   const lic = p.license;
   const details = h('dl', { class: 'details' },
