@@ -42,7 +42,11 @@ export function render(main, ctx) {
       apply.disabled = !checked;
       show(r);
       if (!dryRun) { toast(`Imported: ${number(r.assigned + r.reassigned)} licenses assigned`); apply.disabled = true; }
-    } catch (e) { msg.textContent = e.message; }
+    } catch (e) {
+      // Rows with errors answer 422 with the report itself.
+      if (e.status === 422 && Array.isArray(e.body?.results)) { checked = null; apply.disabled = true; show(e.body); return; }
+      msg.textContent = e.message;
+    }
   }
 
   function show(r) {

@@ -26,7 +26,13 @@ export async function render(main, ctx) {
   const panel = h('section', { 'aria-labelledby': 'job-h' });
   const listBox = h('section', { 'aria-labelledby': 'jobs-h' }, h('h2', { id: 'jobs-h' }, 'All jobs'), h('p', { role: 'status' }, 'Loading jobs…'));
   fill(main, h('h1', {}, 'Background jobs'), open ? panel : null, listBox);
-  if (open) watch(ctx, panel, open);
+  const refresh = () => drawList(ctx, listBox, page, open);
+  if (open) watch(ctx, panel, open, refresh);
+  await refresh();
+}
+
+/** The list of jobs (drawn again when the open job ends or its keys are taken). */
+async function drawList(ctx, listBox, page, open) {
   const list = await get(ctx.path(`/jobs${query({ limit: PAGE, offset: (page - 1) * PAGE })}`));
   fill(listBox, h('h2', { id: 'jobs-h' }, 'All jobs'), list.total === 0
     ? empty('No jobs yet. Start one with "Generate licenses" on the Generators page.', h('a', { href: '/admin/generators', 'data-link': true }, 'Go to Generators'))
@@ -46,7 +52,7 @@ export async function render(main, ctx) {
 }
 
 /** The open job: progress until it ends, then its outcome and the keys download. */
-async function watch(ctx, panel, id) {
+async function watch(ctx, panel, id, refresh) {
   let job;
   try { job = await get(ctx.path(`/jobs/${id}`)); } catch (e) {
     fill(panel, h('h2', { id: 'job-h' }, 'Job'), h('p', { role: 'alert' }, e.message));
@@ -55,19 +61,20 @@ async function watch(ctx, panel, id) {
   const status = h('p', { role: 'status', 'aria-live': 'polite' });
   const body = h('div', { class: 'card job' });
   fill(panel, h('h2', { id: 'job-h' }, `Job ${job.id.slice(0, 8)}: ${job.kind} of ${number(job.total)} licenses`), body);
-  const draw = () => {
+  const draw = (changed) => {
+    if (changed) refresh();
     fill(status, job.status === 'completed' ? `Completed: ${number(job.done)} licenses minted.`
       : job.status === 'failed' ? `Failed after ${number(job.done)} of ${number(job.total)}: ${job.error || 'see the server log'}.`
         : `${job.status === 'queued' ? 'Queued' : 'Minting'}… ${percent(job)}%`);
     fill(body, h('p', {}, badge(job.status), ' ', progress(job)), status,
       h('p', { class: 'muted' }, `Started by ${job.created_by}, `, time(job.created_at)),
-      job.kind === 'mint' && job.status === 'completed' ? keys(ctx, job, draw) : null);
+      job.kind === 'mint' && job.status === 'completed' ? keys(ctx, job, () => draw(true)) : null);
   };
   draw();
   while (RUNNING.has(job.status) && panel.isConnected && new URLSearchParams(location.search).get('job') === id) {
     await new Promise((r) => setTimeout(r, 500));
     try { job = await get(ctx.path(`/jobs/${id}`)); } catch { continue; }
-    if (panel.isConnected) draw();
+    if (panel.isConnected) draw(!RUNNING.has(job.status));
   }
 }
 

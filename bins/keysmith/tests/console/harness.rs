@@ -185,6 +185,16 @@ impl Server {
         res.body_mut().read_json().unwrap_or(Value::Null)
     }
 
+    /// Activates `key` on a device through the validation API; returns the response body.
+    pub(crate) fn activate(&self, key: &str, fingerprint: &str, name: &str) -> Value {
+        let mut res = agent()
+            .post(format!("{}/v1/production/activate", self.validation))
+            .send_json(json!({"key": key, "fingerprint": fingerprint, "name": name}))
+            .unwrap();
+        assert!(res.status().is_success(), "activate: {}", res.status());
+        res.body_mut().read_json().unwrap()
+    }
+
     /// A product, a generator and `n` licenses (some assigned); returns the product id.
     pub(crate) fn seed(
         &self,
@@ -224,6 +234,7 @@ pub(crate) struct Browser {
     _driver: Guard,
     base: String,
     shots: PathBuf,
+    downloads: tempfile::TempDir,
 }
 
 impl Browser {
@@ -257,8 +268,10 @@ impl Browser {
             .unwrap();
         let url = format!("http://127.0.0.1:{port}");
         wait_for(&format!("{url}/status"), "chromedriver");
+        let downloads = tempfile::tempdir().unwrap();
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
+            "prefs": {"download.default_directory": downloads.path(), "download.prompt_for_download": false}
         }}}});
         let mut res = agent()
             .post(format!("{url}/session"))
@@ -278,6 +291,7 @@ impl Browser {
             _driver: Guard(child),
             base: format!("{url}/session/{id}"),
             shots,
+            downloads,
         })
     }
 
@@ -396,6 +410,46 @@ impl Browser {
             "POST",
             "/actions",
             json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        );
+    }
+
+    /// Waits for a finished download named `name` and returns its text.
+    pub(crate) fn downloaded(&self, name: &str) -> String {
+        let path = self.downloads.path().join(name);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !path.exists() {
+            assert!(Instant::now() < deadline, "no download {name}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    /// A key chord: every key pressed in order, then released in reverse (Control+K).
+    pub(crate) fn chord(&self, keys: &[&str]) {
+        let down = keys.iter().map(|k| json!({"type": "keyDown", "value": k}));
+        let up = keys
+            .iter()
+            .rev()
+            .map(|k| json!({"type": "keyUp", "value": k}));
+        let actions: Vec<Value> = down.chain(up).collect();
+        self.cmd(
+            "POST",
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        );
+    }
+
+    /// Waits until the page's table rows satisfy `pred` (JS over `rows`, an array of strings).
+    pub(crate) fn wait_table(&self, what: &str, pred: &str) {
+        self.until(what, &format!("const rows = [...document.querySelectorAll('main table tbody tr')].map(r => r.innerText); try {{ return {pred}; }} catch (e) {{ return false; }}"), json!([]));
+    }
+
+    /// Waits until the page's text contains `text`.
+    pub(crate) fn wait_text(&self, text: &str) {
+        self.until(
+            &format!("{text:?} on the page"),
+            "return document.body.innerText.includes(arguments[0])",
+            json!([text]),
         );
     }
 

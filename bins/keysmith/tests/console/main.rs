@@ -6,5 +6,6 @@
 //! Without chromedriver the tests print why and pass locally; in CI (`CI` set) they fail.
 #![expect(clippy::unwrap_used, reason = "test: any failure fails the test")]
 
+mod catalog;
 mod harness;
 mod licenses;
