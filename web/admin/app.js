@@ -8,6 +8,10 @@ import { openDialog } from './ui/dialog.js';
 const PAGES = {
   '': () => import('./pages/dashboard.js'),
   licenses: () => import('./pages/licenses.js'),
+  customers: () => import('./pages/customers.js'),
+  audit: () => import('./pages/audit.js'),
+  tokens: () => import('./pages/tokens.js'),
+  operators: () => import('./pages/operators.js'),
   account: () => import('./pages/account.js'),
   login: () => import('./pages/login.js'),
   setup: () => import('./pages/setup.js'),

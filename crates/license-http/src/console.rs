@@ -35,6 +35,10 @@ assets! {
     "pages/dashboard.js" => "text/javascript; charset=utf-8",
     "pages/licenses.js" => "text/javascript; charset=utf-8",
     "pages/license_dialogs.js" => "text/javascript; charset=utf-8",
+    "pages/customers.js" => "text/javascript; charset=utf-8",
+    "pages/audit.js" => "text/javascript; charset=utf-8",
+    "pages/tokens.js" => "text/javascript; charset=utf-8",
+    "pages/operators.js" => "text/javascript; charset=utf-8",
     "pages/soon.js" => "text/javascript; charset=utf-8",
 }
 
