@@ -49,7 +49,7 @@ export async function render(main, ctx) {
 }
 
 async function create(ctx, reload) {
-  const name = h('input', { type: 'text', name: 'name', required: true, autocomplete: 'off', maxlength: 100 });
+  const name = h('input', { type: 'text', name: 'name', required: true, autocomplete: 'off', maxlength: 200 });
   const role = roleSelect('role', 'viewer');
   const created = await formDialog({
     title: 'Create token',
