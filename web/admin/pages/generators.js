@@ -5,11 +5,11 @@
 import { get, post, patch, del, query } from '../api.js';
 import { h, fill, field } from '../ui/dom.js';
 import { confirmDialog } from '../ui/dialog.js';
-import { formDialog, optionalNumber } from '../ui/form.js';
+import { formDialog, optionalNumber, jsonField, jsonObject } from '../ui/form.js';
 import { limit, number } from '../ui/format.js';
 import { toast } from '../ui/toast.js';
 import { dataTable, empty, actionMenu } from '../ui/table.js';
-import { customerPicker, jsonField, parseJson } from './license_dialogs.js';
+import { customerPicker } from './license_dialogs.js';
 
 export const title = 'Generators';
 
@@ -122,9 +122,8 @@ async function edit(ctx, products, g, reload) {
       flags.node,
     ],
     submitLabel: g ? 'Save generator' : 'Create generator',
-    submit: async (form) => {
-      const default_feature_flags = parseJson(form, flags.area, 'default_feature_flags');
-      if (default_feature_flags === undefined) throw { message: 'default_feature_flags must be a JSON object', field: 'default_feature_flags' };
+    submit: async () => {
+      const default_feature_flags = jsonObject(flags.area, 'default_feature_flags');
       const body = {
         name: name.value.trim(), default_activation_limit: optionalNumber(lim) ?? 1,
         default_validity_days: optionalNumber(validity), expiry_basis: basis.value,

@@ -7,6 +7,7 @@ import { openDialog, confirmDialog, secretDialog } from '../ui/dialog.js';
 import { badge, limit, time } from '../ui/format.js';
 import { toast } from '../ui/toast.js';
 import { actionMenu } from '../ui/table.js';
+import { jsonField, parseJson } from '../ui/form.js';
 
 const EDITABLE = new Set(['available', 'assigned', 'active', 'inactive', 'suspended']);
 const REMINTABLE = new Set(['assigned', 'active', 'inactive', 'suspended', 'expired']);
@@ -165,23 +166,6 @@ async function assign(ctx, l, reload) {
     },
   });
   if (done) { toast(`${l.key_display} assigned`); reload(); }
-}
-
-export function jsonField(name, label, value) {
-  const area = h('textarea', { name, rows: 3, spellcheck: 'false' });
-  area.value = JSON.stringify(value || {}, null, 0);
-  return { node: field(label, area, 'A JSON object, e.g. {"pro": true}'), area };
-}
-
-export function parseJson(form, area, name) {
-  try {
-    const v = JSON.parse(area.value || '{}');
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error();
-    return v;
-  } catch {
-    showError(form, { message: `${name} must be a JSON object, e.g. {"pro": true}`, field: name });
-    return undefined;
-  }
 }
 
 /** `limit` field: -1 (unlimited) or 1..=10000, as the seed's validation rules say. */

@@ -6,7 +6,7 @@ import { h, fill } from '../ui/dom.js';
 import { openDialog } from '../ui/dialog.js';
 import { STATUSES, badge, limit, time } from '../ui/format.js';
 import { actionsFor, createLicense } from './license_dialogs.js';
-import { pager } from '../ui/table.js';
+import { pager, searchBox } from '../ui/table.js';
 
 export const title = 'License Keys';
 
@@ -21,6 +21,7 @@ function state(params) {
     q: params.get('q') || '',
     product: params.get('product') || '',
     status: params.get('status') || '',
+    customer: params.get('customer') || '',
     sort: params.get('sort') || 'created',
     order: params.get('order') || (params.get('sort') ? 'asc' : 'desc'),
     page: Math.max(1, Number.parseInt(params.get('page') || '1', 10) || 1),
@@ -30,7 +31,7 @@ function state(params) {
 /** The URL parameters of a view (defaults left out, so bookmarks stay short). */
 function urlOf(s) {
   return {
-    q: s.q, product: s.product, status: s.status,
+    q: s.q, product: s.product, status: s.status, customer: s.customer,
     sort: s.sort === 'created' && s.order === 'desc' ? '' : s.sort,
     order: s.sort === 'created' && s.order === 'desc' ? '' : s.order,
     page: s.page > 1 ? s.page : '',
@@ -40,20 +41,16 @@ function urlOf(s) {
 export async function render(main, ctx) {
   const s = state(ctx.params);
   const set = (changes, opts) => ctx.setParams(urlOf({ ...s, page: 1, ...changes }), opts);
-  const filters = { q: s.q, product: s.product, status: s.status, sort: s.sort, order: s.order };
+  const filters = { q: s.q, product: s.product, status: s.status, customer: s.customer, sort: s.sort, order: s.order };
 
-  const products = (await get(ctx.path('/products?limit=500'))).items;
-  const search = h('input', {
-    type: 'search', name: 'q', value: s.q, placeholder: 'Key, email, name or product — press /',
-    autocomplete: 'off', 'aria-keyshortcuts': '/',
+  const [products, customer] = await Promise.all([
+    get(ctx.path('/products?limit=500')).then((r) => r.items),
+    s.customer ? get(ctx.path(`/customers/${encodeURIComponent(s.customer)}`)).catch(() => null) : null,
+  ]);
+  const searchForm = searchBox({
+    id: 'license-search', label: 'Search licenses', value: s.q, placeholder: 'Key, email, name or product — press /',
+    go: (q, opts) => set({ q }, opts),
   });
-  let typing;
-  search.addEventListener('input', () => {
-    clearTimeout(typing);
-    typing = setTimeout(() => set({ q: search.value.trim() }, { replace: true }), 300);
-  });
-  const searchForm = h('form', { role: 'search', class: 'search', onsubmit: (e) => { e.preventDefault(); clearTimeout(typing); set({ q: search.value.trim() }); } },
-    h('label', { for: 'license-search' }, 'Search licenses'), Object.assign(search, { id: 'license-search' }));
   const productSelect = h('select', { id: 'filter-product', onchange: (e) => set({ product: e.target.value }) },
     h('option', { value: '' }, 'All Products'),
     products.map((p) => h('option', { value: p.id, selected: p.id === s.product }, `${p.name} (${p.code})`)));
@@ -67,6 +64,8 @@ export async function render(main, ctx) {
     h('div', { class: 'filters' },
       h('label', { for: 'filter-product' }, 'Product'), productSelect,
       h('label', { for: 'filter-status' }, 'Status'), statusSelect,
+      s.customer ? h('span', {}, `Customer: ${customer ? `${customer.name} <${customer.email}>` : 'not found'} `,
+        h('button', { type: 'button', class: 'link', onclick: () => set({ customer: '' }) }, 'Show every customer')) : null,
       h('button', { type: 'button', onclick: () => sortDialog(s, set), 'aria-label': `Sort: ${sortLabel}` }, `Sort: ${sortLabel}`)),
     h('div', { class: 'buttons' },
       ctx.can('export') ? [
@@ -81,7 +80,7 @@ export async function render(main, ctx) {
   const list = await get(ctx.path(`/licenses${query({ ...filters, limit: PAGE, offset: (s.page - 1) * PAGE })}`));
   results.setAttribute('aria-busy', 'false');
   if (list.total === 0) {
-    const filtered = s.q || s.product || s.status;
+    const filtered = s.q || s.product || s.status || s.customer;
     fill(results, h('h2', { id: 'results-h', class: 'visually-hidden' }, 'Licenses'),
       h('div', { class: 'empty' }, filtered
         ? [h('p', {}, 'No license matches this search and these filters.'), h('button', { type: 'button', onclick: () => ctx.setParams({}) }, 'Clear search and filters')]

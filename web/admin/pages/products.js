@@ -3,11 +3,10 @@
 import { get, post, patch, del } from '../api.js';
 import { h, fill, field } from '../ui/dom.js';
 import { confirmDialog } from '../ui/dialog.js';
-import { formDialog } from '../ui/form.js';
+import { formDialog, jsonField, jsonObject } from '../ui/form.js';
 import { time, number } from '../ui/format.js';
 import { toast } from '../ui/toast.js';
 import { dataTable, empty, actionMenu } from '../ui/table.js';
-import { jsonField, parseJson } from './license_dialogs.js';
 
 export const title = 'Products';
 
@@ -54,9 +53,8 @@ async function edit(ctx, p, reload) {
       meta.node,
     ],
     submitLabel: p ? 'Save product' : 'Create product',
-    submit: async (form) => {
-      const metadata = parseJson(form, meta.area, 'metadata');
-      if (metadata === undefined) throw { message: 'metadata must be a JSON object', field: 'metadata' };
+    submit: async () => {
+      const metadata = jsonObject(meta.area, 'metadata');
       return p
         ? patch(ctx.path(`/products/${p.id}`), { name: name.value.trim(), metadata })
         : post(ctx.path('/products'), { name: name.value.trim(), code: code.value.trim().toUpperCase(), metadata });

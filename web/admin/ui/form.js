@@ -1,7 +1,7 @@
 // Forms in dialogs, the one way every page creates and edits things: labelled fields, the
 // API's error next to the field it names (or under the form), the submit button busy while the
 // request runs.
-import { h, showError } from './dom.js';
+import { h, field, showError } from './dom.js';
 import { openDialog } from './dialog.js';
 
 /**
@@ -40,4 +40,41 @@ export function checkbox(label, { name, checked = false, hint } = {}) {
 /** The value of an optional number input: `null` when empty. */
 export function optionalNumber(input) {
   return input.value.trim() === '' ? null : Number(input.value);
+}
+
+/** A JSON-object textarea named `name` (metadata, feature flags) in a labelled field. */
+export function jsonField(name, label, value) {
+  const area = h('textarea', { name, rows: 3, spellcheck: 'false' });
+  area.value = JSON.stringify(value || {}, null, 0);
+  return { node: field(label, area, 'A JSON object, e.g. {"pro": true}'), area };
+}
+
+/** The object in a `jsonField`; throws an error naming `name` when it is not a JSON object. */
+export function jsonObject(area, name) {
+  let v = null;
+  try { v = JSON.parse(area.value || '{}'); } catch { /* reported below */ }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw Object.assign(new Error(`${name} must be a JSON object, e.g. {"pro": true}`), { field: name });
+  }
+  return v;
+}
+
+/** As `jsonObject`, but shows the error beside the field and answers `undefined`. */
+export function parseJson(form, area, name) {
+  try { return jsonObject(area, name); } catch (e) { showError(form, e); return undefined; }
+}
+
+/** The roles of SPEC §8 with what each may do, for tokens and operators alike. */
+export const ROLES = [
+  ['admin', 'Admin — everything, including tokens, settings and operators'],
+  ['manager', 'Manager — products, generators, customers, licenses, export and import, reveal'],
+  ['support', 'Support — read, assign, inactivate and reactivate, deactivate devices, preview'],
+  ['viewer', 'Viewer — read only'],
+];
+
+/** A role <select> named `name`; `none` adds a first option meaning "no role" (value ''). */
+export function roleSelect(name, value, { none } = {}) {
+  return h('select', { name },
+    none ? h('option', { value: '', selected: !value }, none) : null,
+    ROLES.map(([role, label]) => h('option', { value: role, selected: role === value }, label)));
 }

@@ -72,3 +72,18 @@ export function actionMenu(label, items) {
   });
   return h('div', { class: 'menu-wrap' }, button, menu);
 }
+
+/**
+ * The search form of a list page (`/` focuses it): typing searches after a pause, replacing the
+ * history entry; Enter searches at once. `go(q, {replace})` changes the URL.
+ */
+export function searchBox({ id, label, value, placeholder, go }) {
+  const input = h('input', { id, type: 'search', name: 'q', value, placeholder, autocomplete: 'off', 'aria-keyshortcuts': '/' });
+  let typing;
+  input.addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => go(input.value.trim(), { replace: true }), 300);
+  });
+  return h('form', { role: 'search', class: 'search', onsubmit: (e) => { e.preventDefault(); clearTimeout(typing); go(input.value.trim()); } },
+    h('label', { for: id }, label), input);
+}

@@ -527,7 +527,7 @@ const FIND_BY_ROLE: &str = r#"
 const [role, name] = arguments;
 const sel = {
   button: 'button, [role=button], input[type=submit], input[type=button]',
-  link: 'a[href]', textbox: 'input:not([type]), input[type=text], input[type=email], input[type=password], input[type=number], input[type=date], textarea',
+  link: 'a[href]', textbox: 'input:not([type]), input[type=text], input[type=email], input[type=password], input[type=number], input[type=date], input[type=datetime-local], textarea',
   searchbox: 'input[type=search]', combobox: 'select', menuitem: '[role=menuitem]', dialog: 'dialog[open]',
   heading: 'h1, h2, h3', row: 'tr', cell: 'td, th', status: '[role=status], output', radio: 'input[type=radio]',
 }[role] || `[role=${role}]`;
@@ -568,4 +568,16 @@ pub(crate) fn rows(b: &Browser) -> Vec<String> {
 pub(crate) fn wait_rows(b: &Browser, what: &str, pred: &str) {
     // While the list re-renders the table may be gone: a predicate that fails then means "not yet".
     b.until(what, &format!("const rows = [...document.querySelectorAll('table.licenses tbody tr')].map(r => r.innerText); try {{ return {pred}; }} catch (e) {{ return false; }}"), json!([]));
+}
+
+/// Waits until `pred` (JavaScript over `rows`, the texts of the rows of the table in the region
+/// named `region`) holds; while the list re-renders, a failing predicate means "not yet".
+pub(crate) fn wait_region(b: &Browser, region: &str, what: &str, pred: &str) {
+    b.until(what, &format!("const t = document.querySelector(`[role=region][aria-label=\"${{arguments[0]}}\"]`); if (!t) return false; const rows = [...t.querySelectorAll('tbody tr')].map(r => r.innerText.replace(/\\s+/g, ' ')); try {{ return {pred}; }} catch (e) {{ return false; }}"), json!([region]));
+}
+
+/// Signs out and waits for the sign-in page.
+pub(crate) fn sign_out(b: &Browser) {
+    b.click("button", "Sign out");
+    b.find("heading", "Sign in to Keysmith");
 }

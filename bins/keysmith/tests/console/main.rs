@@ -9,3 +9,4 @@
 mod catalog;
 mod harness;
 mod licenses;
+mod people;
