@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use license_core::lease::{self, Claims, Expect, SigningKey};
-use license_core::{KeyFormat, LicenseStatus, MasterKey, Sealer, mint_key};
+use license_core::{DigestKey, KeyFormat, KeyVault, LicenseStatus, MasterKey, Sealer, mint_key};
 use rand::{SeedableRng, rngs::StdRng};
 use std::hint::black_box;
 use time::OffsetDateTime;
@@ -50,7 +50,13 @@ fn leases(c: &mut Criterion) {
 }
 
 fn minting(c: &mut Criterion) {
-    let sealer = Sealer::new(&MasterKey::from_bytes([7; 32]));
+    let master = MasterKey::from_bytes([7; 32]);
+    let sealer = Sealer::new(&master);
+    let digests = DigestKey::derive(&master, "production");
+    let vault = KeyVault {
+        sealer: &sealer,
+        digests: &digests,
+    };
     let mut rng = StdRng::seed_from_u64(2);
     let format = KeyFormat::Chunked {
         chunks: 4,
@@ -61,10 +67,10 @@ fn minting(c: &mut Criterion) {
     let mut g = c.benchmark_group("mint");
     g.throughput(Throughput::Elements(1));
     g.bench_function("chunked_4x4_check", |b| {
-        b.iter(|| mint_key(&format, "ACME", id, &sealer, &mut rng))
+        b.iter(|| mint_key(&format, "ACME", id, vault, &mut rng))
     });
     g.bench_function("uuid", |b| {
-        b.iter(|| mint_key(&KeyFormat::Uuid {}, "ACME", id, &sealer, &mut rng))
+        b.iter(|| mint_key(&KeyFormat::Uuid {}, "ACME", id, vault, &mut rng))
     });
     g.finish();
 }

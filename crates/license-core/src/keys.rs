@@ -1,8 +1,8 @@
 //! License keys (SPEC §5): formats and their entropy, minting from a caller-supplied RNG,
 //! normalisation, the check chunk, digests and the masked display form.
 //!
-//! The plaintext key exists only in [`LicenseKey`], whose `Debug` and `Display` print the first
-//! eight characters and nothing more, so a key cannot leak into a log by accident.
+//! The plaintext key exists only in [`LicenseKey`], whose `Debug` and `Display` print the last
+//! four characters and nothing more, so a key cannot leak into a log by accident.
 
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 /// Crockford base32: digits and upper-case letters without `I L O U`.
 pub const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-/// The least randomness a format must carry (SPEC §5).
-pub const MIN_ENTROPY_BITS: f64 = 64.0;
+/// The least randomness a new format must carry (SPEC §5).
+pub const MIN_ENTROPY_BITS: f64 = 80.0;
 
 /// How many leading characters of a key may be shown in logs, audit entries and search.
 pub const PREFIX_LEN: usize = 8;
@@ -45,7 +45,7 @@ pub enum KeyFormat {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FormatError {
     /// The format carries fewer than [`MIN_ENTROPY_BITS`] (SPEC code `WEAK_KEY_FORMAT`).
-    #[error("key format carries {bits:.1} random bits; at least 64 are required")]
+    #[error("key format carries {bits:.1} random bits; at least 80 are required")]
     Weak {
         /// The randomness the format carries.
         bits: f64,
@@ -81,6 +81,28 @@ impl KeyFormat {
                 })
                 .sum(),
         }
+    }
+
+    /// Whether the format carries less randomness than a new format must (generators made under
+    /// the older 64-bit floor keep working, flagged `weak`).
+    pub fn is_weak(&self) -> bool {
+        self.entropy_bits() < MIN_ENTROPY_BITS
+    }
+
+    /// The literal lead every key of this format starts with, as the display form shows it:
+    /// the product code of chunked keys, a pattern's literal characters before its first
+    /// placeholder (at most eight, without a trailing `-`), nothing for UUIDs.
+    pub fn lead(&self, product_code: &str) -> String {
+        let lead: String = match self {
+            Self::Uuid {} => String::new(),
+            Self::Chunked { .. } => product_code.to_owned(),
+            Self::Pattern { pattern } => pattern
+                .chars()
+                .take_while(|c| !matches!(c, '#' | '@' | '*'))
+                .take(PREFIX_LEN)
+                .collect(),
+        };
+        lead.trim_end_matches('-').to_owned()
     }
 
     /// Checks the format's fields and its entropy.
@@ -235,6 +257,20 @@ pub fn check_chunk_is_valid(key: &str) -> bool {
     }
 }
 
+/// The fewest characters a key of an accepted format can have: 80 random bits at five bits a
+/// character (Crockford, `*`); digits and letters carry less.
+pub const MIN_KEY_LEN: usize = 16;
+
+/// Whether a search text could be a full key (SPEC §5: such a search is an exact digest match,
+/// audited and throttled): at least [`MIN_KEY_LEN`] characters of `A-Z`, `0-9` and `-` once
+/// normalised. Emails, names and short fragments are not.
+pub fn is_key_shaped(q: &str) -> bool {
+    let n = normalize(q);
+    n.len() >= MIN_KEY_LEN
+        && n.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// The first normalisation step of every lookup: trim and upper-case.
 pub fn normalize(raw: &str) -> String {
     raw.trim().to_ascii_uppercase()
@@ -260,26 +296,15 @@ pub fn crockford_form(normalized: &str) -> String {
     }
 }
 
-/// The digests to look a typed key up by, best first: the key as typed (trimmed, upper-cased)
-/// and, where it differs, its Crockford reading. A pattern key may hold `O`, `I` or `L`, so the
-/// literal reading always wins; at most two index lookups, never a scan.
-pub fn lookup_digests(raw: &str) -> Vec<KeyDigest> {
-    let plain = normalize(raw);
-    let crockford = crockford_form(&plain);
-    let mut out = vec![KeyDigest::of_normalized(&plain)];
-    if crockford != plain {
-        out.push(KeyDigest::of_normalized(&crockford));
-    }
-    out
-}
-
-/// SHA-256 of a normalised key: the only form in which a key is looked up.
+/// A key's digest: the form in which a key is looked up (at rest, HMAC-SHA-256 under the
+/// environment's [`DigestKey`](crate::digest::DigestKey)).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyDigest(pub [u8; 32]);
 
 impl KeyDigest {
-    /// The digest of an already normalised key.
-    pub fn of_normalized(key: &str) -> Self {
+    /// Plain SHA-256 of a normalised key: for in-memory buckets (rate limits) only, never
+    /// stored — a stored digest is keyed ([`DigestKey`](crate::digest::DigestKey)).
+    pub fn unkeyed(key: &str) -> Self {
         Self(Sha256::digest(key.as_bytes()).into())
     }
 
@@ -306,7 +331,7 @@ impl std::fmt::Display for KeyDigest {
     }
 }
 
-/// A full license key. Secret: `Debug` and `Display` show only the first eight characters.
+/// A full license key. Secret: `Debug` and `Display` show only the last four characters.
 #[derive(Clone, PartialEq, Eq)]
 pub struct LicenseKey(String);
 
@@ -322,11 +347,6 @@ impl LicenseKey {
         &self.0
     }
 
-    /// The digest of this key (already normalised at minting).
-    pub fn digest(&self) -> KeyDigest {
-        KeyDigest::of_normalized(&self.0)
-    }
-
     /// The first eight characters, the most any log or audit entry may hold.
     pub fn prefix(&self) -> &str {
         head(&self.0, PREFIX_LEN)
@@ -338,15 +358,15 @@ impl LicenseKey {
         self.0.get(start..).unwrap_or_default()
     }
 
-    /// The masked display form, e.g. `ACME-7KQ2-····-7B2D`: the first two segments when they
-    /// fit in nine characters (else the first eight characters), a mask, and the last four.
-    pub fn display(&self) -> String {
-        let k = &self.0;
-        let lead = match k.match_indices('-').nth(1) {
-            Some((second_dash, _)) if second_dash <= 9 => &k[..second_dash],
-            _ => self.prefix(),
-        };
-        format!("{lead}-····-{}", self.last4())
+    /// The masked display form of SPEC §5: the format's literal `lead` (see
+    /// [`KeyFormat::lead`]), a mask, and the last four characters — `ACME-····-7B2D`, or
+    /// `····-3C21` without a lead. Never a random character of the head.
+    pub fn display_with(&self, lead: &str) -> String {
+        if lead.is_empty() {
+            format!("····-{}", self.last4())
+        } else {
+            format!("{lead}-····-{}", self.last4())
+        }
     }
 }
 
@@ -356,13 +376,13 @@ fn head(s: &str, n: usize) -> &str {
 
 impl std::fmt::Debug for LicenseKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LicenseKey({}…)", self.prefix())
+        write!(f, "LicenseKey(····-{})", self.last4())
     }
 }
 
 impl std::fmt::Display for LicenseKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}…", self.prefix())
+        write!(f, "····-{}", self.last4())
     }
 }
 
@@ -408,8 +428,18 @@ mod tests {
             chunked(3, 4, true).validate(),
             Err(FormatError::Weak { .. })
         ));
+        // 75 bits passed the old 64-bit floor; a new format needs 80 (SPEC §5).
+        let old_floor = chunked(3, 5, true);
+        assert!(old_floor.is_weak());
+        assert!(
+            matches!(old_floor.validate(), Err(FormatError::Weak { bits }) if (bits - 75.0).abs() < 1e-9)
+        );
+        assert!(
+            !chunked(4, 4, true).is_weak(),
+            "the SPEC example carries 80 bits"
+        );
         let strong = KeyFormat::Pattern {
-            pattern: "PRO-****-****-****-@@@@".into(),
+            pattern: "PRO-****-****-****-****".into(),
         };
         assert_eq!(strong.validate(), Ok(()));
         assert_eq!(KeyFormat::Uuid {}.validate(), Ok(()));
@@ -475,46 +505,78 @@ mod tests {
     }
 
     #[test]
-    fn display_matches_the_spec_example() {
+    fn display_shows_the_literal_lead_a_mask_and_the_last_four_only() {
         let k = LicenseKey::from_input("ACME-7KQ2-9XHM-3PZD-WN4C-7B2D");
-        assert_eq!(k.display(), "ACME-7KQ2-····-7B2D");
+        assert_eq!(
+            k.display_with(&chunked(4, 4, true).lead("ACME")),
+            "ACME-····-7B2D"
+        );
         assert_eq!(k.prefix(), "ACME-7KQ");
         assert_eq!(k.last4(), "7B2D");
         let u = LicenseKey::from_input("8f14e45f-ceea-467a-9a2b-5b1c0e7d3c21");
-        assert_eq!(u.display(), "8F14E45F-····-3C21");
+        assert_eq!(
+            u.display_with(&KeyFormat::Uuid {}.lead("ACME")),
+            "····-3C21"
+        );
+        let pattern = |p: &str| KeyFormat::Pattern { pattern: p.into() }.lead("ACME");
+        assert_eq!(pattern("PRO-####-@@@@-****"), "PRO");
+        assert_eq!(pattern("####-PRO"), "", "a placeholder first: no lead");
+        assert_eq!(
+            pattern("ABCDEFGHIJ-****"),
+            "ABCDEFGH",
+            "at most eight characters"
+        );
+        // No random character of the head ever shows, whatever the format.
+        let mut rng = StdRng::seed_from_u64(11);
+        for f in [
+            chunked(4, 4, true),
+            chunked(16, 8, false),
+            KeyFormat::Uuid {},
+            KeyFormat::Pattern {
+                pattern: "****-****-****-****".into(),
+            },
+        ] {
+            let key = f.generate("ACME", &mut rng);
+            let shown = key.display_with(&f.lead("ACME"));
+            let head = shown.split("····").next().unwrap();
+            assert!(head.is_empty() || head == "ACME-", "{shown}");
+        }
     }
 
     #[test]
-    fn debug_and_display_never_show_more_than_eight_characters() {
+    fn debug_and_display_show_only_the_last_four() {
         let k = LicenseKey::from_input("ACME-7KQ2-9XHM-3PZD-WN4C-7B2D");
-        assert_eq!(format!("{k:?}"), "LicenseKey(ACME-7KQ…)");
-        assert_eq!(format!("{k}"), "ACME-7KQ…");
+        assert_eq!(format!("{k:?}"), "LicenseKey(····-7B2D)");
+        assert_eq!(format!("{k}"), "····-7B2D");
     }
 
     #[test]
     fn normalisation_trims_upper_cases_and_reads_crockford_typos() {
-        let minted = LicenseKey::from_input("SOLO-7K02-1XHM");
-        let typed = "  solo-7ko2-ixhm \n";
-        let digests = lookup_digests(typed);
-        assert_eq!(digests.len(), 2);
-        assert_eq!(digests[1], minted.digest());
+        assert_eq!(normalize("  solo-7ko2-ixhm \n"), "SOLO-7KO2-IXHM");
+        assert_eq!(crockford_form("SOLO-7KO2-IXHM"), "SOLO-7K02-1XHM");
         // The product code keeps its O and L.
         assert!(crockford_form("SOLO-O").starts_with("SOLO-0"));
-        // A key without ambiguous letters has exactly one digest.
-        assert_eq!(
-            lookup_digests("acme-7kq2"),
-            vec![minted_digest("ACME-7KQ2")]
-        );
-    }
-
-    fn minted_digest(k: &str) -> KeyDigest {
-        KeyDigest::of_normalized(k)
     }
 
     #[test]
-    fn digest_is_sha256_of_the_normalised_key() {
+    fn only_key_shaped_searches_count_as_exact_key_searches() {
+        assert!(is_key_shaped(" acme-7kq2-9xhm-3pzd-wn4c-7b2d "));
+        assert!(is_key_shaped("8f14e45f-ceea-467a-9a2b-5b1c0e7d3c21"));
+        for q in [
+            "ACME-7KQ2",
+            "ada@example.com",
+            "Acme Studio Pro Edition",
+            "7B2D",
+            "",
+        ] {
+            assert!(!is_key_shaped(q), "{q}");
+        }
+    }
+
+    #[test]
+    fn the_unkeyed_digest_is_plain_sha256() {
         assert_eq!(
-            KeyDigest::of_normalized("ABC").to_string(),
+            KeyDigest::unkeyed("ABC").to_string(),
             "b5d4045c3f466fa91fe2cc6abe79232a1a57cdf104f7a26e716e0a1e2789df78"
         );
     }
@@ -574,8 +636,7 @@ mod tests {
             let mut rng = StdRng::seed_from_u64(seed);
             for f in [KeyFormat::Uuid {}, chunked(4, 4, check)] {
                 let k = f.generate("SOLO", &mut rng);
-                let digests = lookup_digests(&k.expose().to_lowercase());
-                prop_assert_eq!(digests[0], k.digest());
+                prop_assert_eq!(normalize(&k.expose().to_lowercase()), k.expose());
             }
         }
     }

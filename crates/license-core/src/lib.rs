@@ -43,6 +43,7 @@
 
 pub mod b64;
 pub mod decision;
+pub mod digest;
 pub mod keys;
 pub mod lease;
 pub mod seal;
@@ -53,6 +54,7 @@ pub use decision::{
     ActivationLimit, Decision, Fingerprint, Instance, LicenseSnapshot, Outcome, ProductRef,
     decide_activation, decide_validation,
 };
+pub use digest::DigestKey;
 pub use keys::{KeyDigest, KeyFormat, LicenseKey};
 pub use lease::{Claims, LeaseError, PublicKey, SigningKey};
 pub use seal::{MasterKey, Sealer};
@@ -63,7 +65,7 @@ pub use state::{Action, InvalidTransition, LicenseStatus, transition};
 pub struct MintedKey {
     /// The full key, to be shown once.
     pub key: LicenseKey,
-    /// SHA-256 of the normalised key: the lookup index.
+    /// HMAC-SHA-256 of the normalised key under the environment's digest key: the lookup index.
     pub digest: KeyDigest,
     /// The key sealed under the master key, bound to the license id.
     pub ciphertext: Vec<u8>,
@@ -71,8 +73,17 @@ pub struct MintedKey {
     pub prefix: String,
     /// Last four characters.
     pub last4: String,
-    /// Masked display form.
+    /// Masked display form (SPEC §5).
     pub display: String,
+}
+
+/// Where a minted key's digest and ciphertext come from: the environment's keys.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyVault<'a> {
+    /// Seals the key under the master key.
+    pub sealer: &'a Sealer,
+    /// Digests the key for lookup.
+    pub digests: &'a DigestKey,
 }
 
 /// Mints a key for license `license_id`: generate, digest, and seal (the license id is the
@@ -81,16 +92,18 @@ pub fn mint_key(
     format: &KeyFormat,
     product_code: &str,
     license_id: uuid::Uuid,
-    sealer: &Sealer,
+    vault: KeyVault<'_>,
     rng: &mut impl rand::RngCore,
 ) -> MintedKey {
     let key = format.generate(product_code, rng);
-    let ciphertext = sealer.seal(key.expose().as_bytes(), license_id.as_bytes(), rng);
+    let ciphertext = vault
+        .sealer
+        .seal(key.expose().as_bytes(), license_id.as_bytes(), rng);
     MintedKey {
-        digest: key.digest(),
+        digest: vault.digests.of_key(&key),
         prefix: key.prefix().to_owned(),
         last4: key.last4().to_owned(),
-        display: key.display(),
+        display: key.display_with(&format.lead(product_code)),
         ciphertext,
         key,
     }

@@ -23,6 +23,7 @@ pub mod credentials;
 pub mod environments;
 pub mod error;
 pub mod extract;
+pub mod key_search;
 pub mod master;
 pub mod openapi;
 pub mod ops;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub operators: Option<Operators>,
     /// The time (tests move it; the services read the system clock).
     pub clock: Clock,
+    /// Exact-key searches per operator or token (admin service).
+    pub key_searches: key_search::KeySearchThrottle,
 }
 
 /// Where the time comes from.
@@ -141,6 +144,7 @@ impl Shared {
                 abuse: abuse::AbuseDetector::default(),
                 operators: None,
                 clock: Clock::system(),
+                key_searches: key_search::KeySearchThrottle::default(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson(validation_openapi())),
@@ -167,6 +171,7 @@ impl Shared {
                 abuse: abuse::AbuseDetector::default(),
                 operators: Some(operators),
                 clock,
+                key_searches: key_search::KeySearchThrottle::default(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson(admin_openapi())),

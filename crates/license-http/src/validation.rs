@@ -193,8 +193,7 @@ fn admit(state: &AppState, req: &HttpRequest, key: &str) -> Result<Client, ApiEr
     let ip = client_ip(req);
     state.limiter.check_ip(ip)?;
     // One bucket per license whatever the spelling: the Crockford reading (O→0, I/L→1) of the key.
-    let digest =
-        license_core::KeyDigest::of_normalized(&keys::crockford_form(&keys::normalize(key)));
+    let digest = license_core::KeyDigest::unkeyed(&keys::crockford_form(&keys::normalize(key)));
     state.limiter.check_key(digest.as_bytes())?;
     Ok(Client {
         ip,

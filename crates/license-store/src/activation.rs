@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 use license_core::{
-    Action, Decision, Fingerprint, Instance, LicenseSnapshot, Outcome, ProductRef,
+    Action, Decision, DigestKey, Fingerprint, Instance, LicenseSnapshot, Outcome, ProductRef,
     decide_activation, decide_validation,
 };
 use serde_json::json;
@@ -93,10 +93,11 @@ fn active_activation(
 
 /// The license a key names, its product, and its generator's lease TTL (two indexed queries).
 fn load_with_product(
+    digests: &DigestKey,
     c: &mut DbConn,
     raw_key: &str,
 ) -> StoreResult<Option<(LicenseRow, ProductRow, i32)>> {
-    let Some(l) = find_by_key(c, raw_key)? else {
+    let Some(l) = find_by_key(digests, c, raw_key)? else {
         return Ok(None);
     };
     let (p, ttl) = generators::table
@@ -141,7 +142,7 @@ impl Store {
     ) -> StoreResult<Answer> {
         let mut conn = self.conn()?;
         let c = &mut *conn;
-        let Some((l, p, ttl)) = load_with_product(c, raw_key)? else {
+        let Some((l, p, ttl)) = load_with_product(self.digests(), c, raw_key)? else {
             return Ok(Answer::not_found());
         };
         let act = match fingerprint {
@@ -191,7 +192,7 @@ impl Store {
             validate::object("metadata", m)?;
         }
         self.conn()?.write(|c| {
-            let Some((found, p, ttl)) = load_with_product(c, raw_key)? else {
+            let Some((found, p, ttl)) = load_with_product(self.digests(), c, raw_key)? else {
                 return Ok(Answer::not_found());
             };
             let mut l = lock_license(c, &found.id)?;
@@ -277,7 +278,7 @@ impl Store {
         fingerprint: &Fingerprint,
     ) -> StoreResult<Activation> {
         self.conn()?.write(|c| {
-            let l = find_by_key(c, raw_key)?.ok_or(StoreError::NotFound {
+            let l = find_by_key(self.digests(), c, raw_key)?.ok_or(StoreError::NotFound {
                 entity: "activation",
             })?;
             let a =
@@ -357,7 +358,7 @@ fn record_activation(
     let target = audit::Target {
         kind: "activation",
         id: &a.id,
-        key_hint: Some(&l.key_prefix),
+        key_hint: Some(&l.key_display),
     };
     let d = details(json!({
         "license_id": l.id,

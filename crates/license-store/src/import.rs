@@ -3,7 +3,7 @@
 //! real run would do.
 
 use diesel::prelude::*;
-use license_core::{Action, LicenseStatus};
+use license_core::{Action, DigestKey, LicenseStatus};
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -72,9 +72,13 @@ fn find_customer(c: &mut DbConn, email: &str) -> StoreResult<Option<CustomerRow>
         .optional()?)
 }
 
-fn locate(c: &mut DbConn, row: &ImportRow) -> StoreResult<Result<LicenseRow, String>> {
+fn locate(
+    digests: &DigestKey,
+    c: &mut DbConn,
+    row: &ImportRow,
+) -> StoreResult<Result<LicenseRow, String>> {
     let found = match (&row.key, row.license_id) {
-        (Some(k), _) if !k.trim().is_empty() => find_by_key(c, k)?,
+        (Some(k), _) if !k.trim().is_empty() => find_by_key(digests, c, k)?,
         (_, Some(id)) => match load_license(c, &id.to_string()) {
             Ok(l) => Some(l),
             Err(StoreError::NotFound { .. }) => None,
@@ -113,6 +117,7 @@ fn create_customer(
 
 /// Applies one row inside the import's transaction.
 fn import_row(
+    digests: &DigestKey,
     c: &mut DbConn,
     actor: &Actor,
     now: OffsetDateTime,
@@ -127,7 +132,7 @@ fn import_row(
         customer_created: false,
         error: None,
     };
-    let found = match locate(c, row)? {
+    let found = match locate(digests, c, row)? {
         Ok(l) => l,
         Err(e) => {
             report.error = Some(e);
@@ -209,7 +214,7 @@ impl Store {
         let mut results = Vec::with_capacity(rows.len());
         let outcome = self.conn()?.write(|c| {
             for row in rows {
-                results.push(import_row(c, actor, now, row)?);
+                results.push(import_row(self.digests(), c, actor, now, row)?);
             }
             let failed = results.iter().any(|r| r.error.is_some());
             if failed || dry_run {

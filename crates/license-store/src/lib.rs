@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use license_core::{MasterKey, Sealer};
+use license_core::{DigestKey, KeyVault, MasterKey, Sealer};
 
 pub mod db;
 pub mod error;
@@ -37,6 +37,7 @@ pub mod products;
 pub mod activation;
 pub mod activations;
 pub mod demo;
+pub mod digest_upgrade;
 pub mod import;
 mod license_rows;
 pub mod licenses;
@@ -106,6 +107,7 @@ pub struct Store {
     env: Arc<str>,
     pool: Pool,
     sealer: Arc<Sealer>,
+    digests: Arc<DigestKey>,
     target: Arc<Target>,
 }
 
@@ -142,12 +144,15 @@ impl Store {
         master: &MasterKey,
     ) -> StoreResult<Self> {
         let pool = db::connect(&target, options)?;
-        Ok(Self {
+        let store = Self {
             env: env.into(),
             pool,
             sealer: Arc::new(Sealer::new(master)),
+            digests: Arc::new(DigestKey::derive(master, env)),
             target: Arc::new(target),
-        })
+        };
+        store.upgrade_key_digests(digest_upgrade::BATCH, None)?;
+        Ok(store)
     }
 
     /// The environment's name.
@@ -170,6 +175,19 @@ impl Store {
         use diesel::connection::SimpleConnection;
         self.conn()?.batch_execute("SELECT 1")?;
         Ok(())
+    }
+
+    /// The environment's key digester (lookups by key).
+    pub(crate) fn digests(&self) -> &DigestKey {
+        &self.digests
+    }
+
+    /// What mints a key: the sealer and the digester.
+    pub(crate) fn vault(&self) -> KeyVault<'_> {
+        KeyVault {
+            sealer: &self.sealer,
+            digests: &self.digests,
+        }
     }
 
     pub(crate) fn sealer(&self) -> &Sealer {

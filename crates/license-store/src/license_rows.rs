@@ -3,7 +3,8 @@
 //! the audit entry and event of a change. They take `&mut DbConn` and never open a transaction.
 
 use diesel::prelude::*;
-use license_core::keys::lookup_digests;
+use license_core::DigestKey;
+use license_core::digest::DIGEST_VERSION;
 use license_core::{Action, LicenseKey, LicenseStatus, MintedKey, mint_key, transition};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -70,8 +71,12 @@ pub(crate) fn load_view(c: &mut DbConn, id: &str) -> StoreResult<LicenseView> {
 
 /// Finds the license a typed key names, by digest index only: the literal reading first, then
 /// the Crockford one (at most two indexed lookups, each a cached prepared statement).
-pub(crate) fn find_by_key(c: &mut DbConn, raw_key: &str) -> StoreResult<Option<LicenseRow>> {
-    for digest in lookup_digests(raw_key) {
+pub(crate) fn find_by_key(
+    digests: &DigestKey,
+    c: &mut DbConn,
+    raw_key: &str,
+) -> StoreResult<Option<LicenseRow>> {
+    for digest in digests.lookup_digests(raw_key) {
         let found = licenses::table
             .filter(licenses::key_digest.eq(digest.as_bytes().as_slice()))
             .select(LicenseRow::as_select())
@@ -109,7 +114,7 @@ pub(crate) fn log_change(
     let target = Target {
         kind: "license",
         id: &license.id,
-        key_hint: Some(&license.key_prefix),
+        key_hint: Some(&license.key_display),
     };
     audit::record(c, now, actor, action, target, changes.clone())?;
     if let Some(event) = event {
@@ -146,7 +151,7 @@ pub(crate) fn mint_row(
         prefix,
         last4,
         display,
-    } = mint_key(plan.format, &plan.product.code, id, store.sealer(), rng);
+    } = mint_key(plan.format, &plan.product.code, id, store.vault(), rng);
     let status = if plan.customer_id.is_some() {
         LicenseStatus::Assigned
     } else {
@@ -179,6 +184,7 @@ pub(crate) fn mint_row(
         job_seq: None,
         created_at: to_db(now),
         updated_at: to_db(now),
+        key_digest_version: DIGEST_VERSION,
     };
     (row, key)
 }

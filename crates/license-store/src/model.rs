@@ -159,6 +159,9 @@ pub struct Generator {
     pub name: String,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub format: KeyFormat,
+    /// The format carries fewer random bits than a new format must (SPEC §5): made under the
+    /// older 64-bit floor. Such a generator keeps minting; operators are told to replace it.
+    pub weak: bool,
     pub default_activation_limit: i32,
     pub default_validity_days: Option<i32>,
     pub expiry_basis: ExpiryBasis,
@@ -174,11 +177,13 @@ pub struct Generator {
 impl TryFrom<GeneratorRow> for Generator {
     type Error = StoreError;
     fn try_from(r: GeneratorRow) -> Result<Self, StoreError> {
+        let format: KeyFormat = serde_json::from_str(&r.format)
+            .map_err(|e| StoreError::corrupt(format!("generator format: {e}")))?;
         Ok(Self {
             id: parse_id(&r.id)?,
             product_id: parse_id(&r.product_id)?,
-            format: serde_json::from_str(&r.format)
-                .map_err(|e| StoreError::corrupt(format!("generator format: {e}")))?,
+            weak: format.is_weak(),
+            format,
             expiry_basis: ExpiryBasis::parse(&r.expiry_basis)
                 .ok_or_else(|| StoreError::corrupt(format!("expiry_basis {:?}", r.expiry_basis)))?,
             default_feature_flags: parse_json(&r.default_feature_flags)?,

@@ -98,6 +98,8 @@ pub struct LicenseRow {
     pub job_seq: Option<i64>,
     pub created_at: PrimitiveDateTime,
     pub updated_at: PrimitiveDateTime,
+    /// 1: unkeyed SHA-256 (releases before the HMAC digest); 2: HMAC-SHA-256 (SPEC §5).
+    pub key_digest_version: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable)]

@@ -90,6 +90,7 @@ diesel::table! {
         updated_at -> Timestamp,
         customer_sort -> Text,
         product_sort -> Text,
+        key_digest_version -> Integer,
     }
 }
 

@@ -2,11 +2,14 @@
 //! name or email, sort and page, all in SQL with index-backed queries on both backends.
 
 use diesel::prelude::*;
-use license_core::LicenseStatus;
 use license_core::keys;
+use license_core::{DigestKey, LicenseStatus};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use serde_json::json;
+
+use crate::audit::{self, Actor, Target, details};
 use crate::db::DbConn;
 use crate::error::StoreResult;
 use crate::license_rows::{find_by_key, load_view};
@@ -60,13 +63,30 @@ pub struct LicenseFilter {
 }
 
 impl Store {
+    /// Audits an exact-key search (SPEC §5): `license.key_searched` on the license the key names
+    /// (its display form as the hint), or with `found: false` when it names none. The key itself
+    /// is never written.
+    pub fn audit_key_search(&self, actor: &Actor, now: OffsetDateTime, q: &str) -> StoreResult<()> {
+        self.conn()?.write(|c| {
+            let found = find_by_key(self.digests(), c, q)?;
+            let target = Target {
+                kind: "license",
+                id: found.as_ref().map_or("", |l| l.id.as_str()),
+                key_hint: found.as_ref().map(|l| l.key_display.as_str()),
+            };
+            let d = details(json!({"found": found.is_some()}));
+            audit::record(c, now, actor, "license.key_searched", target, d)
+        })
+    }
+
     /// Lists licenses with the filters, search and sort of SPEC §8, in SQL: `(page, total)`.
     pub fn licenses(
         &self,
         filter: &LicenseFilter,
         page: Page,
     ) -> StoreResult<(Vec<LicenseView>, i64)> {
-        self.conn()?.read(|c| list(c, filter, page, None))
+        self.conn()?
+            .read(|c| list(self.digests(), c, filter, page, None))
     }
 
     /// The next `limit` licenses matching `filter` after license `after`, in creation order,
@@ -85,7 +105,7 @@ impl Store {
         let page = Page::new(limit, 0)?;
         let after = Some(after.map_or_else(String::new, |u| u.to_string()));
         self.conn()?
-            .read(|c| list(c, &f, page, after).map(|(items, _)| items))
+            .read(|c| list(self.digests(), c, &f, page, after).map(|(items, _)| items))
     }
 }
 
@@ -209,14 +229,15 @@ macro_rules! sorted {
 
 /// One page of the list. `after` switches to keyset paging (ids greater than it, no total).
 fn list(
+    digests: &DigestKey,
     c: &mut DbConn,
     f: &LicenseFilter,
     page: Page,
     after: Option<String>,
 ) -> StoreResult<(Vec<LicenseView>, i64)> {
     // A full key: exact digest match only.
-    if let Some(q) = f.q.as_deref().filter(|q| !q.trim().is_empty())
-        && let Some(row) = find_by_key(c, q)?
+    if let Some(q) = f.q.as_deref().filter(|q| keys::is_key_shaped(q))
+        && let Some(row) = find_by_key(digests, c, q)?
     {
         let view = load_view(c, &row.id)?;
         let beyond = after.as_deref().is_none_or(|a| row.id.as_str() > a);

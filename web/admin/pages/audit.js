@@ -107,7 +107,7 @@ export async function render(main, ctx) {
       ['Target', (a) => [a.target_type, ' ', h('code', {}, `…${a.target_id.slice(-8)}`), h('br'),
         auditLink({ target_id: a.target_id }, `History of ${a.target_type} ${a.target_id}`, 'History')]],
       ['Key', (a) => (!a.key_hint ? h('span', { class: 'muted' }, '—') : a.target_type === 'license'
-        ? h('a', { href: `/admin/licenses${query({ q: a.key_hint })}`, 'data-link': true }, h('code', {}, a.key_hint))
+        ? h('a', { href: `/admin/licenses${query({ q: searchable(a.key_hint) })}`, 'data-link': true }, h('code', {}, a.key_hint))
         : h('code', {}, a.key_hint))],
       ['Details', (a) => details(a.details)],
       ['Request id', (a) => h('code', { class: 'id' }, a.request_id)],
@@ -119,4 +119,10 @@ export async function render(main, ctx) {
     page, size: PAGE, shown: list.items.length, total: list.total,
     go: (p) => ctx.setParams({ ...f, page: p > 1 ? p : '' }),
   }));
+}
+
+/** What finds a license by its audit hint: the last four of a display form (`ACME-····-7B2D`),
+ * or an older entry's eight-character prefix as it is. */
+function searchable(hint) {
+  return hint.includes('····') ? hint.slice(-4) : hint;
 }

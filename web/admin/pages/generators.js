@@ -49,7 +49,7 @@ export async function render(main, ctx) {
       columns: [
         ['Name', (g) => g.name],
         ['Product', (g) => names.get(g.product_id)?.name || g.product_id],
-        ['Format', (g) => describeFormat(g.format)],
+        ['Format', (g) => [describeFormat(g.format), g.weak ? [' ', h('span', { class: 'badge badge-suspended', title: 'Fewer than 80 random bits: made under the older 64-bit floor. It keeps minting; create a stronger generator for new keys.' }, 'weak')] : null]],
         ['Default limit', (g) => limit(g.default_activation_limit)],
         ['Validity', (g) => (g.default_validity_days ? `${number(g.default_validity_days)} days from ${BASES.find(([k]) => k === g.expiry_basis)?.[1].toLowerCase()}` : 'Lifetime')],
         ['Lease TTL', (g) => `${number(g.lease_ttl_seconds)} s`],

@@ -8,8 +8,8 @@ import { openDialog } from '../ui/dialog.js';
 import { badge } from '../ui/format.js';
 import { preview } from './license_dialogs.js';
 
-/** The visible start of a masked key ("ACME-7K2D" of "ACME-7K2D-····-7B2D"). */
-const lead = (display) => display.split('-····-')[0];
+/** The last four characters of a masked key: what the list search finds it by. */
+const last4 = (display) => display.slice(-4);
 
 export function openSearch(ctx) {
   let results;
@@ -33,7 +33,7 @@ export function openSearch(ctx) {
           if (mine !== ticket) return;
           const licItems = lic.items.map((l) => h('li', {}, h('button', {
             type: 'button', class: 'result',
-            onclick: () => go(() => (ctx.can('preview') ? preview(ctx, l) : ctx.navigate(`/admin/licenses${query({ q: lead(l.key_display) })}`))),
+            onclick: () => go(() => (ctx.can('preview') ? preview(ctx, l) : ctx.navigate(`/admin/licenses${query({ q: last4(l.key_display) })}`))),
           }, h('code', {}, l.key_display), ' ', badge(l.status), ` ${l.product.name}${l.customer ? ` · ${l.customer.email}` : ''}`)));
           const custItems = cust.items.map((c) => h('li', {}, h('button', {
             type: 'button', class: 'result',

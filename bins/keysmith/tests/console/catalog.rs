@@ -45,7 +45,7 @@ fn from_a_new_product_to_two_thousand_keys_imported_and_activated() {
     b.type_into("textbox", "Name", "Studio keys");
     b.select("Key format", "Pattern");
     b.type_into("textbox", "Pattern", "STU-####-####");
-    b.until("the weak verdict", "const v = document.querySelector('dialog output.verdict'); return v && v.classList.contains('bad') && v.textContent.includes('at least 64')", json!([]));
+    b.until("the weak verdict", "const v = document.querySelector('dialog output.verdict'); return v && v.classList.contains('bad') && v.textContent.includes('at least 80')", json!([]));
     b.select("Key format", "Chunked");
     let verdict = b.until("the strong verdict", "const v = document.querySelector('dialog output.verdict'); return v && v.classList.contains('ok') && v.textContent", json!([]));
     let verdict = verdict.as_str().unwrap();

@@ -10,8 +10,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::csv::field as csv_field;
+use super::licenses::guard_key_search;
 use super::query::EnvPath;
 use super::query::LicenseQuery;
+use crate::AppState;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::respond::{BadRequest, Denied};
@@ -144,8 +146,10 @@ fn export(caller: &Caller, q: &LicenseQuery, format: Format) -> Result<HttpRespo
 )]
 pub(crate) async fn export_csv(
     caller: Caller,
+    state: web::Data<AppState>,
     q: web::Query<LicenseQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    guard_key_search(&caller, &state, q.q()).await?;
     export(&caller, &q, Format::Csv)
 }
 
@@ -160,8 +164,10 @@ pub(crate) async fn export_csv(
 )]
 pub(crate) async fn export_json(
     caller: Caller,
+    state: web::Data<AppState>,
     q: web::Query<LicenseQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    guard_key_search(&caller, &state, q.q()).await?;
     export(&caller, &q, Format::Json)
 }
 

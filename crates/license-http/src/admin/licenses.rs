@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::query::{EnvPath, IdPath};
 use super::query::{LicenseQuery, parse_opt_time, present};
 use super::run;
+use crate::AppState;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -67,10 +68,12 @@ pub(crate) struct LicensePatchBody {
 )]
 pub(crate) async fn licenses(
     caller: Caller,
+    state: web::Data<AppState>,
     q: web::Query<LicenseQuery>,
 ) -> Result<List<LicenseView>, ApiError> {
     caller.require(P::Read)?;
     let (filter, page) = q.filter()?;
+    guard_key_search(&caller, &state, filter.q.as_deref()).await?;
     Ok(List::new(
         run(&caller, move |s, _, _| s.licenses(&filter, page)).await?,
     ))
@@ -205,4 +208,23 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/licenses/{id}", web::get().to(license))
         .route("/licenses/{id}", web::patch().to(update_license))
         .route("/licenses/{id}", web::delete().to(delete_license));
+}
+
+/// An exact-key search (SPEC §5: `q` could be a full key) is throttled per operator or token
+/// and audited — without the key — before it runs.
+pub(crate) async fn guard_key_search(
+    caller: &Caller,
+    state: &AppState,
+    q: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(q) = q.filter(|q| license_core::keys::is_key_shaped(q)) else {
+        return Ok(());
+    };
+    let who = format!("{}/{}", caller.env.name(), caller.actor.name);
+    state
+        .key_searches
+        .admit(&who, state.clock.now())
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    let q = q.to_owned();
+    run(caller, move |s, a, now| s.audit_key_search(a, now, &q)).await
 }

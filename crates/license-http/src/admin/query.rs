@@ -84,6 +84,11 @@ pub struct LicenseQuery {
 
 impl LicenseQuery {
     /// The store filter and page this query asks for.
+    /// The search text, if any.
+    pub fn q(&self) -> Option<&str> {
+        self.q.as_deref()
+    }
+
     pub fn filter(&self) -> Result<(LicenseFilter, Page), ApiError> {
         let filter = LicenseFilter {
             q: self.q.clone().filter(|q| !q.trim().is_empty()),

@@ -159,7 +159,7 @@ both_backends! {
             let f = Fixture::new(db);
             let ok = app.req("POST", "/generators/format-preview", Some(json!({"format": {"kind": "chunked", "chunks": 4, "chunk_len": 4, "check": true}, "product_id": f.product.id}))).await;
             assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
-            assert_eq!((ok.body["entropy_bits"].as_f64(), ok.body["min_entropy_bits"].as_f64()), (Some(80.0), Some(64.0)));
+            assert_eq!((ok.body["entropy_bits"].as_f64(), ok.body["min_entropy_bits"].as_f64()), (Some(80.0), Some(80.0)));
             let example = ok.body["example"].as_str().unwrap();
             assert!(example.starts_with(&format!("{}-", f.product.code)), "{example}");
             assert_eq!(example.split('-').count(), 1 + 4 + 1, "code, four chunks, the check chunk: {example}");
@@ -174,6 +174,44 @@ both_backends! {
             assert_eq!(missing.status, StatusCode::NOT_FOUND);
             let count = app.req("GET", "/generators", None).await.body["total"].as_i64();
             assert_eq!(count, Some(1), "a preview creates nothing");
+        });
+    }
+}
+
+both_backends! {
+    fn an_exact_key_search_is_audited_without_the_key_and_throttled_per_caller(db) {
+        block_on(async {
+            let app = TestApp::new(&[db]).with_token();
+            let f = Fixture::new(db);
+            let lic = f.assigned(db, 1);
+            let key = key_of(&lic).to_owned();
+            let found = app.req("GET", &format!("/licenses?q={}", key.to_lowercase()), None).await;
+            assert_eq!(found.body["total"], 1);
+            let miss = app.req("GET", "/licenses?q=ZZZZ-0000-1111-2222-3333-4444", None).await;
+            assert_eq!(miss.body["total"], 0);
+            // Partial searches are neither audited nor counted.
+            for _ in 0..40 {
+                assert_eq!(app.req("GET", &format!("/licenses?q={}", &key[key.len() - 4..]), None).await.status, StatusCode::OK);
+            }
+            let audit = app.req("GET", "/audit?action=license.key_searched", None).await;
+            assert_eq!(audit.body["total"], 2, "{:?}", audit.body);
+            let hit = &audit.body["items"][1];
+            assert_eq!((hit["target_id"].as_str(), hit["key_hint"].as_str(), hit["details"]["found"].as_bool()),
+                (Some(lic.license.license.id.to_string().as_str()), Some(lic.license.license.key_display.as_str()), Some(true)));
+            assert_eq!(audit.body["items"][0]["details"]["found"], false);
+            assert!(!audit.body.to_string().contains(&key[5..]), "no key material beyond the display form");
+            // 30 a minute: 2 made above, 28 more pass (exports count too), the next is refused.
+            for i in 0..28 {
+                let path = if i == 0 { format!("/licenses/export.csv?q={key}") } else { format!("/licenses?q={key}") };
+                assert_eq!(app.req("GET", &path, None).await.status, StatusCode::OK, "search {i}");
+            }
+            let refused = app.req("GET", &format!("/licenses?q={key}"), None).await;
+            assert_eq!((refused.status, refused.error_code()), (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"));
+            let wait: u64 = refused.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&wait), "{wait}");
+            let other = db.create_token(&admin(), now(), "second", Role::Viewer).unwrap().1;
+            assert_eq!(app.as_token(&other, "GET", &format!("/licenses?q={key}"), None).await.status, StatusCode::OK, "per caller");
+            assert_eq!(app.req("GET", "/licenses?q=grace", None).await.status, StatusCode::OK, "other searches go on");
         });
     }
 }

@@ -130,7 +130,7 @@ both_backends! {
             db.act(&admin(), now(), revoked.license.license.id, license_store::licenses::LicenseAction::Revoke).unwrap();
             let Reply { body: rp, .. } = app.admin(TestRequest::get().uri(&format!("/v1/test/licenses/{}/preview", revoked.license.license.id))).await;
             assert_eq!((rp["offline_file"].clone(), rp["offline_file_refused"].as_str()), (Value::Null, Some("REVOKED")), "no offline file for a revoked license");
-            let display = lic.key.display();
+            let display = lic.key.display_with(&f.generator.format.lead(&f.product.code));
             for lang in ["curl", "php", "javascript", "python"] {
                 let code = p["code_samples"][lang].as_str().unwrap();
                 assert!(code.contains("https://licensing.example.com/v1/test/validate"), "{lang}: {code}");

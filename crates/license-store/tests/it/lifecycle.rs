@@ -33,7 +33,8 @@ both_backends! {
         let lic = f.assigned(db, 1);
         let key = key_of(&lic).to_owned();
         assert!(license_core::keys::check_chunk_is_valid(&key));
-        assert_eq!(lic.license.license.key_display, lic.key.display());
+        assert_eq!(lic.license.license.key_display, lic.key.display_with(&f.generator.format.lead(&f.product.code)));
+        assert_eq!(lic.license.license.key_display, format!("{}-····-{}", f.product.code, lic.key.last4()), "SPEC §5: the lead, a mask, the last four");
         let json = serde_json::to_string(&lic.license).unwrap();
         assert!(!json.contains(&key), "the admin view must not carry the key");
         if let Some(path) = db.sqlite_file() {
@@ -51,7 +52,7 @@ both_backends! {
         assert_eq!(revealed.expose(), key);
         let (entries, _) = db.audit_log(&AuditFilter { action: Some("license.revealed".into()), ..Default::default() }, Page::default()).unwrap();
         assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].key_hint.as_deref(), Some(&key[..8]));
+        assert_eq!(entries[0].key_hint.as_deref(), Some(lic.license.license.key_display.as_str()), "SPEC §5: the audit holds at most the display form");
     }
 }
 

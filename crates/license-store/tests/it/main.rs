@@ -5,6 +5,7 @@
 mod activation;
 mod crash;
 mod demo;
+mod digests;
 mod lifecycle;
 mod listing;
 mod migrations;

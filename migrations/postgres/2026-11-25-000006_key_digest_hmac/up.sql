@@ -1,0 +1,5 @@
+-- SPEC §5: key digests become HMAC-SHA-256 under a per-environment key. Rows written before this
+-- migration carry the unkeyed SHA-256 (version 1; adding the column with that default rewrites
+-- nothing); the store re-digests them from their sealed key when it opens. New rows are 2.
+ALTER TABLE licenses ADD COLUMN key_digest_version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE licenses ALTER COLUMN key_digest_version SET DEFAULT 2;

@@ -1,0 +1,1 @@
+ALTER TABLE licenses DROP COLUMN key_digest_version;
