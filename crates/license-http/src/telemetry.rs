@@ -103,7 +103,7 @@ fn incoming_id(req: &ServiceRequest) -> Option<String> {
     let ok = !v.is_empty()
         && v.len() <= 64
         && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     ok.then(|| v.to_owned())
 }
 
@@ -162,6 +162,19 @@ pub async fn observe(
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut()
             .insert(HeaderName::from_static("x-request-id"), v);
+    }
+    // Every API response may hold a key, a secret, a lease or personal data: none is cached
+    // unless its handler says otherwise (the console's files do). Never sniffed (issue 17 §8).
+    let headers = res.headers_mut();
+    headers.insert(
+        actix_web::http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(actix_web::http::header::CACHE_CONTROL) {
+        headers.insert(
+            actix_web::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
     }
     let seconds = start.elapsed().as_secs_f64();
     if let Some(m) = metrics {

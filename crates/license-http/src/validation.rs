@@ -148,12 +148,18 @@ fn check_text(field: &str, v: Option<&str>, max: usize) -> Result<(), ApiError> 
 /// Marks a response with its outcome code and key hint (for the log line and metrics).
 fn tagged(mut res: HttpResponse, code: &'static str, key: &str) -> HttpResponse {
     res.extensions_mut().insert(OutcomeCode(code));
-    let hint: String = key
+    // Logs hold at most a display form (SPEC §5): the mask and the last four characters.
+    let normalized = keys::normalize(key);
+    let last4: String = normalized
         .chars()
-        .take(keys::PREFIX_LEN)
-        .collect::<String>()
-        .to_uppercase();
-    res.extensions_mut().insert(KeyHint(hint));
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    res.extensions_mut()
+        .insert(KeyHint(format!("····-{last4}")));
     res
 }
 

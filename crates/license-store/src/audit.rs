@@ -22,6 +22,9 @@ pub struct Actor {
     pub ip: Option<String>,
 }
 
+/// Actor names Keysmith itself uses (SPEC §3); no token may take one.
+pub const RESERVED_ACTORS: &[&str] = &["system", "abuse-detector", "sweeper"];
+
 impl Actor {
     /// Keysmith itself (lazy expiry on validate, customer-facing API calls).
     pub fn system(request_id: impl Into<String>) -> Self {

@@ -392,6 +392,23 @@ impl Store {
         })
     }
 
+    /// Records that an offline file of license `id` was handed out (the preview), bound to
+    /// `fingerprint` when one was given (SPEC §6, issue 17 §6).
+    pub fn record_offline_file(
+        &self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        id: Uuid,
+        fingerprint: Option<&str>,
+    ) -> StoreResult<()> {
+        let id_s = id.to_string();
+        self.conn()?.write(|c| {
+            let row = load_license(c, &id_s)?;
+            let d = crate::audit::details(serde_json::json!({"fingerprint": fingerprint}));
+            log_change(c, now, actor, "license.offline_file_issued", None, &row, d)
+        })
+    }
+
     /// Deletes a license. One that was ever activated needs `force`. The audit entry stays and
     /// the key may be minted again.
     pub fn delete_license(

@@ -77,6 +77,16 @@ fn live_ranks() -> [i16; 4] {
     .map(|s| i16::from(s.lifecycle_rank()))
 }
 
+/// Audit entries younger than this many days are never purged if they record a reveal, an
+/// offline file, an exact-key search, a token or a settings change (SPEC §3, issue 17 §6).
+pub const PROTECTED_DAYS: i64 = 365;
+/// The protected actions named one by one (tokens and settings are matched by prefix).
+const PROTECTED_ACTIONS: &[&str] = &[
+    "license.revealed",
+    "license.offline_file_issued",
+    "license.key_searched",
+];
+
 impl Store {
     /// Expires up to `limit` licenses past `expires_at + grace`, each in its own transaction with
     /// its audit entry (actor `sweeper`) and `license.expired` event. Returns how many it expired.
@@ -138,14 +148,30 @@ impl Store {
     }
 
     /// Deletes audit entries older than `retention_days`, except deletion entries (kept for
-    /// ever). Returns how many it deleted.
+    /// ever) and, whatever the setting, the security-relevant ones younger than
+    /// [`PROTECTED_DAYS`]: reveals, previews' offline files, key searches, tokens, settings.
+    /// Returns how many it deleted.
     pub fn purge_audit(&self, now: OffsetDateTime, retention_days: u32) -> StoreResult<usize> {
         let cutoff = to_db(now - Duration::days(i64::from(retention_days)));
-        Ok(diesel::delete(
+        let protected_cutoff = to_db(now - Duration::days(PROTECTED_DAYS));
+        let mut c = self.conn()?;
+        let mut purged = diesel::delete(
             audit_entries::table
                 .filter(audit_entries::at.lt(cutoff))
+                .filter(audit_entries::action.not_like("%.deleted"))
+                .filter(audit_entries::action.ne_all(PROTECTED_ACTIONS))
+                .filter(audit_entries::action.not_like("token.%"))
+                .filter(audit_entries::action.not_like("settings.%")),
+        )
+        .execute(&mut *c)?;
+        // The protected ones go only once they are older than both limits.
+        let both = cutoff.min(protected_cutoff);
+        purged += diesel::delete(
+            audit_entries::table
+                .filter(audit_entries::at.lt(both))
                 .filter(audit_entries::action.not_like("%.deleted")),
         )
-        .execute(&mut *self.conn()?)?)
+        .execute(&mut *c)?;
+        Ok(purged)
     }
 }

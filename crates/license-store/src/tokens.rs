@@ -117,7 +117,7 @@ impl Store {
         role: Role,
         secret: &str,
     ) -> StoreResult<Token> {
-        let name = validate::name("name", name)?;
+        let name = validate::token_name(name)?;
         let row = TokenRow {
             id: new_id(),
             name,

@@ -53,6 +53,22 @@ pub(crate) fn name(field: &'static str, value: &str) -> StoreResult<String> {
     Ok(v.to_owned())
 }
 
+/// A token's name: a [`name`] without `:` (the audit actor is `token:<name>`) that is not one
+/// of the reserved actor names (SPEC §3), so no token can pass for Keysmith itself.
+pub(crate) fn token_name(value: &str) -> StoreResult<String> {
+    let v = name("name", value)?;
+    if v.contains(':') {
+        return Err(StoreError::invalid("name", "must not contain ':'"));
+    }
+    if crate::audit::RESERVED_ACTORS.contains(&v.to_lowercase().as_str()) {
+        return Err(StoreError::invalid(
+            "name",
+            format!("{v:?} is reserved for Keysmith's own audit entries"),
+        ));
+    }
+    Ok(v)
+}
+
 pub(crate) fn object(field: &'static str, value: &JsonObject) -> StoreResult<()> {
     let size = serde_json::Value::Object(value.clone()).to_string().len();
     if size > MAX_METADATA_BYTES {

@@ -10,6 +10,17 @@ pub fn field(v: &str) -> String {
     }
 }
 
+/// A field of free text someone typed (names, emails): as [`field`], but a value a spreadsheet
+/// would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets
+/// a leading `'` (OWASP's advice against CSV injection). Numbers and ids go through [`field`].
+pub fn text(v: &str) -> String {
+    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        field(&format!("'{v}"))
+    } else {
+        field(v)
+    }
+}
+
 /// Splits one CSV line (RFC 4180 quoting, no line breaks inside fields).
 pub fn split(line: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -41,5 +52,22 @@ mod tests {
         assert_eq!(field("a,b"), "\"a,b\"");
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(split("a,\"b,c\",\"d \"\"e\"\"\""), ["a", "b,c", "d \"e\""]);
+    }
+
+    #[test]
+    fn formulas_are_neutralised() {
+        assert_eq!(
+            text("=HYPERLINK(\"http://evil\")"),
+            "\"'=HYPERLINK(\"\"http://evil\"\")\""
+        );
+        for v in ["+1+2", "-3", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(text(v).trim_start_matches('"').starts_with('\''), "{v:?}");
+        }
+        assert_eq!(
+            text("ada@example.com"),
+            "ada@example.com",
+            "only a leading sign counts"
+        );
+        assert_eq!(field("-1"), "-1", "numbers stay numbers");
     }
 }

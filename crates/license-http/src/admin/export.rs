@@ -9,7 +9,7 @@ use license_store::model::LicenseView;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::csv::field as csv_field;
+use super::csv::{field as csv_field, text as csv_text};
 use super::licenses::guard_key_search;
 use super::query::EnvPath;
 use super::query::LicenseQuery;
@@ -40,21 +40,18 @@ fn csv_row(v: &LicenseView) -> String {
             (c.name.clone(), c.email.clone())
         });
     [
-        l.id.to_string(),
-        l.key_display.clone(),
-        l.status.as_str().to_owned(),
-        v.product.code.clone(),
-        v.product.name.clone(),
-        cname,
-        cemail,
-        l.activation_limit.to_string(),
-        l.activations_active.to_string(),
-        rfc3339(l.expires_at),
-        rfc3339(Some(l.created_at)),
+        csv_field(&l.id.to_string()),
+        csv_field(&l.key_display),
+        csv_field(l.status.as_str()),
+        csv_field(&v.product.code),
+        csv_text(&v.product.name),
+        csv_text(&cname),
+        csv_text(&cemail),
+        csv_field(&l.activation_limit.to_string()),
+        csv_field(&l.activations_active.to_string()),
+        csv_field(&rfc3339(l.expires_at)),
+        csv_field(&rfc3339(Some(l.created_at))),
     ]
-    .iter()
-    .map(|f| csv_field(f))
-    .collect::<Vec<_>>()
     .join(",")
         + "\n"
 }

@@ -4,14 +4,14 @@
 
 use actix_web::web::{self, Json};
 use license_store::model::{Activation, LicenseView};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::query::IdPath;
+use super::query::{IdPath, bad};
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
 use crate::public::{self, OfflineFile};
-use crate::respond::{Denied, NotFound};
+use crate::respond::{BadRequest, Denied, NotFound};
 
 /// Code that validates this license from a customer's program, in four languages.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -52,23 +52,40 @@ fn samples(base: &str, env: &str, key_placeholder: &str) -> CodeSamples {
     }
 }
 
+/// Query of the preview: bind the offline file to one device.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PreviewQuery {
+    /// The device fingerprint the offline file is for (its lease then holds `fp`).
+    fingerprint: Option<String>,
+}
+
 #[utoipa::path(
     get,
     path = "/v1/{env}/licenses/{id}/preview",
-    summary = "License, activations, a signed offline file and code samples",
+    summary = "License, activations, a signed offline file (audited; bound to `fingerprint` when given) and code samples",
     tag = "admin",
-    params(IdPath),
-    responses((status = 200, description = "OK", body = Preview), NotFound, Denied),
+    params(IdPath, PreviewQuery),
+    responses((status = 200, description = "OK", body = Preview), BadRequest, NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn preview(
     caller: Caller,
     path: web::Path<IdPath>,
+    q: web::Query<PreviewQuery>,
     state: web::Data<crate::AppState>,
 ) -> Result<Json<Preview>, ApiError> {
     caller.require(P::Preview)?;
     caller.require_recent_password(state.clock.now()).await?;
-    let (env, id) = (caller.env.clone(), path.id);
+    let fingerprint = match q.into_inner().fingerprint.filter(|f| !f.is_empty()) {
+        Some(f) => Some(
+            license_core::Fingerprint::new(&f)
+                .map_err(|_| bad("fingerprint", "must be 1-255 printable characters"))?,
+        ),
+        None => None,
+    };
+    let (env, id, actor) = (caller.env.clone(), path.id, caller.actor.clone());
     let (view, activations, lease) = web::block(move || -> Result<_, ApiError> {
         let view = env.store().license(id)?;
         let activations = env.store().license_activations(id)?;
@@ -95,7 +112,10 @@ pub(crate) async fn preview(
             return Ok((view, activations, Err(decision.outcome.code())));
         }
         let ttl = time::Duration::seconds(i64::from(settings.offline_file_ttl_seconds));
-        let lease = env.issue_lease(l, None, None, ttl, settings.grace(), now)?;
+        let fp = fingerprint.as_ref().map(license_core::Fingerprint::as_str);
+        let lease = env.issue_lease(l, fp, None, ttl, settings.grace(), now)?;
+        // Handing out an offline file is audited, with the device it is bound to.
+        env.store().record_offline_file(&actor, now, id, fp)?;
         Ok((view, activations, Ok(lease)))
     })
     .await??;

@@ -5,6 +5,7 @@
 
 mod admin;
 mod bulk;
+mod hardening;
 mod openapi;
 mod receiver;
 mod sessions;
