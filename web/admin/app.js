@@ -8,6 +8,8 @@ import { openDialog } from './ui/dialog.js';
 const PAGES = {
   '': () => import('./pages/dashboard.js'),
   licenses: () => import('./pages/licenses.js'),
+  webhooks: () => import('./pages/webhooks.js'),
+  settings: () => import('./pages/settings.js'),
   account: () => import('./pages/account.js'),
   login: () => import('./pages/login.js'),
   setup: () => import('./pages/setup.js'),

@@ -35,6 +35,9 @@ assets! {
     "pages/dashboard.js" => "text/javascript; charset=utf-8",
     "pages/licenses.js" => "text/javascript; charset=utf-8",
     "pages/license_dialogs.js" => "text/javascript; charset=utf-8",
+    "pages/webhooks.js" => "text/javascript; charset=utf-8",
+    "pages/webhook_deliveries.js" => "text/javascript; charset=utf-8",
+    "pages/settings.js" => "text/javascript; charset=utf-8",
     "pages/soon.js" => "text/javascript; charset=utf-8",
 }
 
