@@ -7,4 +7,5 @@
 #![expect(clippy::unwrap_used, reason = "test: any failure fails the test")]
 
 mod harness;
+mod hooks;
 mod licenses;
