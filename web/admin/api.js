@@ -56,6 +56,7 @@ export async function api(method, path, body, { retried = false, contentType = n
 export const get = (path) => api('GET', path);
 export const post = (path, body) => api('POST', path, body);
 export const patch = (path, body) => api('PATCH', path, body);
+export const put = (path, body) => api('PUT', path, body);
 export const del = (path) => api('DELETE', path);
 
 /** A query string from an object, leaving out empty values. */

@@ -74,6 +74,7 @@ pub struct ValidationApi;
         admin::jobs::job,
         admin::stats::stats,
         admin::webhooks::webhooks,
+        admin::webhooks::event_types,
         admin::webhooks::create_webhook,
         admin::webhooks::webhook,
         admin::webhooks::webhook_deliveries,

@@ -43,8 +43,11 @@ export function confirmDialog({ title, message, confirm = 'Confirm', danger = tr
   }).then(Boolean);
 }
 
-/** Shows a secret once (a key, a link) with a copy button and a warning that it will not be shown again. */
-export function secretDialog({ title, label, secret, note }) {
+/**
+ * Shows a secret once (a key, a link) with a copy button and a warning that it will not be shown
+ * again; `details` (nodes) follow the secret, e.g. how to use it.
+ */
+export function secretDialog({ title, label, secret, note, details }) {
   const out = h('output', { class: 'secret', 'aria-label': label }, secret);
   const copy = h('button', {
     type: 'button', class: 'primary', 'data-autofocus': true,
@@ -54,7 +57,7 @@ export function secretDialog({ title, label, secret, note }) {
   }, `Copy ${label.toLowerCase()}`);
   return openDialog({
     title,
-    body: [h('p', { class: 'warning' }, note || 'Copy it now: it is shown this once.'), h('p', {}, h('strong', {}, label)), out],
+    body: [h('p', { class: 'warning' }, note || 'Copy it now: it is shown this once.'), h('p', {}, h('strong', {}, label)), out, details || null],
     actions: (close) => [copy, h('button', { type: 'button', onclick: () => close() }, 'Done')],
   });
 }

@@ -45,7 +45,8 @@ export function showError(form, err) {
   for (const e of form.querySelectorAll('.field-error')) e.textContent = '';
   for (const c of form.querySelectorAll('[aria-invalid]')) c.removeAttribute('aria-invalid');
   const name = err.field || fieldFromMessage(err.message);
-  const box = name && form.querySelector(`[data-field="${CSS.escape(name)}"]`);
+  // A nested field ("abuse.max_ips_per_hour") goes to its own box, else to its parent's.
+  const box = name && [name, name.split('.')[0]].map((n) => form.querySelector(`[data-field="${CSS.escape(n)}"]`)).find(Boolean);
   if (box) {
     box.querySelector('.field-error').textContent = err.message;
     const control = box.querySelector('input, select, textarea');
@@ -57,8 +58,9 @@ export function showError(form, err) {
   if (msg) msg.textContent = err.message;
 }
 
-// 400 messages start with the field: "expires_at: must be an RFC 3339 time".
+// 400 messages start with the field: "expires_at: must be an RFC 3339 time",
+// "abuse.max_ips_per_hour: invalid value".
 function fieldFromMessage(message) {
-  const m = /^([a-z_]+)(?:\.[a-z_]+)*: /.exec(message || '');
+  const m = /^([a-z_]+(?:\.[a-z_]+)*): /.exec(message || '');
   return m ? m[1] : null;
 }

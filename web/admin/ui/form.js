@@ -37,6 +37,19 @@ export function checkbox(label, { name, checked = false, hint } = {}) {
   return { box, input };
 }
 
+/**
+ * A group of checkboxes under a legend, one `.field` box named `name` for the API's error about
+ * the whole group. `options` are `[value, label]`; `values()` gives the checked values.
+ */
+export function checkboxGroup(legend, { name, options, checked = [], hint }) {
+  const inputs = options.map(([value]) => h('input', { type: 'checkbox', name, value, checked: checked.includes(value) }));
+  const box = h('fieldset', { class: 'field checks', 'data-field': name },
+    h('legend', {}, legend), hint ? h('p', { class: 'hint' }, hint) : null,
+    options.map(([, label], i) => h('label', { class: 'radio' }, inputs[i], label)),
+    h('p', { class: 'field-error', 'aria-live': 'polite' }));
+  return { box, inputs, values: () => inputs.filter((i) => i.checked).map((i) => i.value) };
+}
+
 /** The value of an optional number input: `null` when empty. */
 export function optionalNumber(input) {
   return input.value.trim() === '' ? null : Number(input.value);

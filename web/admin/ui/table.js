@@ -29,9 +29,9 @@ export function pager({ page, size, shown, total, go }) {
     h('button', { type: 'button', disabled: page >= pages, onclick: () => go(page + 1) }, 'Next page'));
 }
 
-/** The page number in `params` (1 when absent or nonsense). */
-export function pageOf(params) {
-  return Math.max(1, Number.parseInt(params.get('page') || '1', 10) || 1);
+/** The page number in `params` under `name` (1 when absent or nonsense). */
+export function pageOf(params, name = 'page') {
+  return Math.max(1, Number.parseInt(params.get(name) || '1', 10) || 1);
 }
 
 /** An empty state: what is missing and what to do next (`children`: text, links, buttons). */

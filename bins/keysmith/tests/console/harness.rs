@@ -453,6 +453,29 @@ impl Browser {
         );
     }
 
+    /// The error shown next to the field labelled `label` (its `aria-describedby` text), once
+    /// the field is marked invalid.
+    pub(crate) fn field_error(&self, label: &str) -> String {
+        let el = self.find("textbox", label);
+        self.until(
+            &format!("an error next to {label:?}"),
+            "const e = arguments[0]; return e.getAttribute('aria-invalid') === 'true' && document.getElementById(e.getAttribute('aria-describedby'))?.textContent;",
+            json!([el]),
+        )
+        .as_str()
+        .unwrap()
+        .to_owned()
+    }
+
+    /// Waits for a confirmation (a toast) that contains `text`.
+    pub(crate) fn toast(&self, text: &str) {
+        self.until(
+            &format!("the message {text:?}"),
+            "return [...document.querySelectorAll('[role=status] p')].some(p => p.textContent.includes(arguments[0]))",
+            json!([text]),
+        );
+    }
+
     pub(crate) fn url(&self) -> String {
         self.cmd("GET", "/url", json!({}))
             .as_str()
@@ -527,7 +550,8 @@ const FIND_BY_ROLE: &str = r#"
 const [role, name] = arguments;
 const sel = {
   button: 'button, [role=button], input[type=submit], input[type=button]',
-  link: 'a[href]', textbox: 'input:not([type]), input[type=text], input[type=email], input[type=password], input[type=number], input[type=date], input[type=datetime-local], textarea',
+  link: 'a[href]', textbox: 'input:not([type]), input[type=text], input[type=email], input[type=url], input[type=password], input[type=number], input[type=date], input[type=datetime-local], textarea',
+  checkbox: 'input[type=checkbox]',
   searchbox: 'input[type=search]', combobox: 'select', menuitem: '[role=menuitem]', dialog: 'dialog[open]',
   heading: 'h1, h2, h3', row: 'tr', cell: 'td, th', status: '[role=status], output', radio: 'input[type=radio]',
 }[role] || `[role=${role}]`;

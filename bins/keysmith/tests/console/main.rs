@@ -8,5 +8,6 @@
 
 mod catalog;
 mod harness;
+mod hooks;
 mod licenses;
 mod people;

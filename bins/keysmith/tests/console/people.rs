@@ -229,7 +229,7 @@ fn the_audit_log_filters_by_actor_and_action_and_links_to_the_license() {
         server.admin
     ));
     wait_region(&b, "Audit entries", "the revocation", "rows.length === 1");
-    let hint = &display[..8];
+    let hint = display.as_str();
     b.click("link", hint);
     b.find("heading", "License Keys");
     wait_rows(

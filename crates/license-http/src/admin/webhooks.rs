@@ -1,8 +1,9 @@
-//! Webhook endpoints (`/webhooks`): CRUD (the signing secret is shown once), each endpoint's
-//! deliveries, a ping, and retrying one delivery. Sending is the delivery worker's job.
+//! Webhook endpoints (`/webhooks`): CRUD (the signing secret is shown once), the event types
+//! they may subscribe to, each endpoint's deliveries, a ping, and retrying one delivery. Sending
+//! is the delivery worker's job.
 
 use actix_web::web::{self, Json};
-use license_store::webhooks::{Delivery, Webhook};
+use license_store::webhooks::{Delivery, EVENT_TYPES, Webhook};
 use serde::Deserialize;
 
 use super::query::PageQuery;
@@ -47,6 +48,22 @@ pub(crate) async fn webhooks(
     let page = q.page()?;
     Ok(List::new(
         run(&caller, move |s, _, _| s.webhooks(page)).await?,
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/webhooks/event-types",
+    summary = "The event types an endpoint may subscribe to (`*` subscribes to every type, also future ones)",
+    tag = "admin",
+    params(EnvPath),
+    responses((status = 200, description = "OK", body = List<String>), Denied),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn event_types(caller: Caller) -> Result<List<String>, ApiError> {
+    caller.require(P::Administer)?;
+    Ok(List::all(
+        EVENT_TYPES.iter().map(|t| (*t).to_owned()).collect(),
     ))
 }
 
@@ -202,6 +219,8 @@ pub(crate) async fn delete_webhook(
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhooks", web::get().to(webhooks))
         .route("/webhooks", web::post().to(create_webhook))
+        // Before `/webhooks/{id}`, which would otherwise take "event-types" for an id.
+        .route("/webhooks/event-types", web::get().to(event_types))
         .route("/webhooks/{id}", web::get().to(webhook))
         .route("/webhooks/{id}", web::patch().to(update_webhook))
         .route("/webhooks/{id}", web::delete().to(delete_webhook))

@@ -302,6 +302,7 @@ both_backends! {
             ("POST", "/tokens".into(), Some(json!({"name": "extra", "role": "viewer"})), Admins),
             ("DELETE", format!("/tokens/{none}"), None, Admins),
             ("GET", "/webhooks".into(), None, Admins),
+            ("GET", "/webhooks/event-types".into(), None, Admins),
             ("POST", "/webhooks".into(), Some(json!({"url": "https://hooks.example.com/k", "events": ["license.revoked"]})), Admins),
             ("GET", format!("/webhooks/{none}"), None, Admins),
             ("GET", format!("/webhooks/{none}/deliveries"), None, Admins),

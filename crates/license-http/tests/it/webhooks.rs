@@ -88,3 +88,22 @@ both_backends! {
         assert!(run.first_refused > 0, "the receiver was down at first");
     }
 }
+
+both_backends! {
+    fn every_listed_event_type_is_one_an_endpoint_may_subscribe_to(db) {
+        crate::support::block_on(async {
+            let app = crate::support::TestApp::new(&[db]).with_token();
+            let r = app.req("GET", "/webhooks/event-types", None).await;
+            assert_eq!(r.status, actix_web::http::StatusCode::OK, "{:?}", r.body);
+            let types = r.body["items"].clone();
+            assert_eq!(r.body["total"].as_u64(), Some(types.as_array().unwrap().len() as u64));
+            for t in ["license.created", "license.expiring_soon", "activation.deactivated"] {
+                assert!(types.as_array().unwrap().iter().any(|v| v == t), "{t} missing from {types}");
+            }
+            let created = app.req("POST", "/webhooks", Some(serde_json::json!({"url": "https://hooks.example.com/all", "events": types}))).await;
+            assert_eq!(created.status, actix_web::http::StatusCode::CREATED, "{:?}", created.body);
+            let unknown = app.req("POST", "/webhooks", Some(serde_json::json!({"url": "https://hooks.example.com/x", "events": ["webhook.ping"]}))).await;
+            assert_eq!(unknown.body["error"]["field"], "events", "a ping is not subscribable: {:?}", unknown.body);
+        });
+    }
+}
