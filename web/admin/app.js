@@ -138,7 +138,7 @@ export async function render() {
       history.replaceState(null, '', `/admin/login${next && next !== '/admin/' ? `?next=${encodeURIComponent(next)}` : ''}`);
       return render();
     }
-    const load = PAGES[page] || (() => import('./pages/soon.js'));
+    const load = PAGES[page] || (() => import('./pages/not_found.js'));
     const mod = await load();
     if (ticket !== rendering) return;
     if (PUBLIC.has(page)) {

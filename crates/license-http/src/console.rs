@@ -42,7 +42,7 @@ assets! {
     "pages/webhooks.js" => "text/javascript; charset=utf-8",
     "pages/webhook_deliveries.js" => "text/javascript; charset=utf-8",
     "pages/settings.js" => "text/javascript; charset=utf-8",
-    "pages/soon.js" => "text/javascript; charset=utf-8",
+    "pages/not_found.js" => "text/javascript; charset=utf-8",
     "pages/products.js" => "text/javascript; charset=utf-8",
     "pages/generators.js" => "text/javascript; charset=utf-8",
     "pages/jobs.js" => "text/javascript; charset=utf-8",

@@ -243,6 +243,17 @@ fn a_viewer_is_offered_no_destructive_action() {
 }
 
 #[test]
+fn an_unknown_console_address_says_so() {
+    let Some(b) = Browser::start() else { return };
+    let server = Server::start();
+    sign_in(&b, &server, "admin@example.com");
+    b.open(&format!("{}/admin/no-such-page", server.admin));
+    b.find("heading", "Page not found");
+    b.click("link", "Go to the dashboard");
+    b.find("heading", "Dashboard");
+}
+
+#[test]
 fn console_responses_carry_the_security_headers() {
     let server = Server::start();
     for path in [
