@@ -64,6 +64,14 @@ pub enum ApiError {
     /// A store failure, mapped per variant.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// 405 `METHOD_NOT_ALLOWED`: a known path, another method; `Allow` lists the methods it has.
+    #[error("{method} is not allowed here; this path answers {}", allow.join(", "))]
+    MethodNotAllowed {
+        /// The method that was asked for.
+        method: String,
+        /// The methods the path answers, upper case.
+        allow: Vec<String>,
+    },
     /// 410 `GONE`: something handed out once was already taken (a job's keys).
     #[error("{0}")]
     Gone(String),
@@ -95,6 +103,7 @@ impl ApiError {
                 (S::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", none)
             }
             Self::RateLimited { .. } => (S::TOO_MANY_REQUESTS, "RATE_LIMITED", none),
+            Self::MethodNotAllowed { .. } => (S::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", none),
             Self::Unauthorized => (S::UNAUTHORIZED, "UNAUTHORIZED", none),
             Self::InvalidCredentials => (S::UNAUTHORIZED, "INVALID_CREDENTIALS", none),
             Self::TotpRequired => (S::UNAUTHORIZED, "TOTP_REQUIRED", none),
@@ -196,6 +205,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(status);
         if let Self::RateLimited { retry_after_secs } = self {
             res.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
+        if let Self::MethodNotAllowed { allow, .. } = self {
+            res.insert_header(("Allow", allow.join(", ")));
         }
         let mut res = res.json(&payload);
         res.extensions_mut().insert(ErrorPayload(payload));

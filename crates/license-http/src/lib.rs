@@ -147,7 +147,7 @@ impl Shared {
                 key_searches: key_search::KeySearchThrottle::default(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
-            openapi: web::Data::new(ops::OpenApiJson(validation_openapi())),
+            openapi: web::Data::new(ops::OpenApiJson::new(validation_openapi())),
         }
     }
 
@@ -174,7 +174,7 @@ impl Shared {
                 key_searches: key_search::KeySearchThrottle::default(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
-            openapi: web::Data::new(ops::OpenApiJson(admin_openapi())),
+            openapi: web::Data::new(ops::OpenApiJson::new(admin_openapi())),
         }
     }
 

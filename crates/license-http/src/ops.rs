@@ -49,20 +49,78 @@ pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
         .body(metrics.render())
 }
 
-/// The service's OpenAPI document (from `web::Data<serde_json::Value>`).
+/// The service's OpenAPI document.
 pub async fn openapi(doc: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(doc.0.clone())
+        .body(doc.json.clone())
 }
 
-/// A rendered OpenAPI document.
+/// A rendered OpenAPI document, and its paths with their methods: the one list of what the
+/// service answers, so a known path asked with another method is 405 with `Allow`.
 #[derive(Debug, Clone)]
-pub struct OpenApiJson(pub String);
+pub struct OpenApiJson {
+    json: String,
+    /// Path templates split in segments (`{x}` matches any one segment), with their methods.
+    paths: Vec<(Vec<String>, Vec<String>)>,
+}
 
-/// Unknown routes answer in the same error shape as everything else.
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("route".into()))
+impl OpenApiJson {
+    /// Indexes a rendered document.
+    pub fn new(json: String) -> Self {
+        let doc: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+        let paths = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(str::to_owned).collect();
+                let mut methods: Vec<String> = item
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(m, _)| m.to_uppercase())
+                    .collect();
+                methods.sort();
+                (segments, methods)
+            })
+            .collect();
+        Self { json, paths }
+    }
+
+    /// The methods the document gives `path`, when it has that path (concrete segments win
+    /// over templates: `/licenses/export.csv` over `/licenses/{id}`).
+    pub fn methods(&self, path: &str) -> Option<&[String]> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.paths
+            .iter()
+            .filter(|(segments, _)| {
+                segments.len() == parts.len()
+                    && segments
+                        .iter()
+                        .zip(&parts)
+                        .all(|(s, p)| s == p || (s.starts_with('{') && !p.is_empty()))
+            })
+            .min_by_key(|(segments, _)| segments.iter().filter(|s| s.starts_with('{')).count())
+            .map(|(_, methods)| methods.as_slice())
+    }
+}
+
+/// Unknown routes answer in the same error shape as everything else: 405 with `Allow` for a
+/// documented path asked with another method, else 404.
+pub async fn not_found(
+    req: actix_web::HttpRequest,
+    doc: web::Data<OpenApiJson>,
+) -> Result<HttpResponse, ApiError> {
+    match doc.methods(req.path()) {
+        Some(allow) if !allow.iter().any(|m| m == req.method().as_str()) => {
+            Err(ApiError::MethodNotAllowed {
+                method: req.method().to_string(),
+                allow: allow.to_vec(),
+            })
+        }
+        _ => Err(ApiError::NotFound("route".into())),
+    }
 }
 
 /// `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.

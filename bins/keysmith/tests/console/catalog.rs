@@ -210,13 +210,28 @@ fn from_a_new_product_to_two_thousand_keys_imported_and_activated() {
         &b,
         "Audit entries",
         "the day's actions",
-        &format!("{} && rows.every(r => r.includes('admin@example.com'))", expected.map(|a| format!("rows.some(r => r.includes('{a}'))")).join(" && ")),
+        &format!(
+            "{} && rows.every(r => r.includes('admin@example.com'))",
+            expected
+                .map(|a| format!("rows.some(r => r.includes('{a}'))"))
+                .join(" && ")
+        ),
     );
-    assert!(!keys.iter().take(2).any(|k| b.text().contains(k.as_str())), "no full key in the audit");
+    assert!(
+        !keys.iter().take(2).any(|k| b.text().contains(k.as_str())),
+        "no full key in the audit"
+    );
     b.assert_accessible("audit");
-    let audit = server.api("GET", "/audit?actor=operator%3Aadmin%40example.com&limit=500", None);
+    let audit = server.api(
+        "GET",
+        "/audit?actor=operator%3Aadmin%40example.com&limit=500",
+        None,
+    );
     let text = audit.to_string();
-    assert!(!keys.iter().take(2).any(|k| text.contains(k.as_str())), "no full key in the audit");
+    assert!(
+        !keys.iter().take(2).any(|k| text.contains(k.as_str())),
+        "no full key in the audit"
+    );
 }
 
 /// The masked display of a license found by its full key.

@@ -125,7 +125,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/licenses/import")
             .app_data(web::PayloadConfig::new(MAX_IMPORT_BYTES))
-            .route(web::post().to(import)),
+            .route(web::post().to(import))
+            // Other methods: 405 with `Allow` in the API's error shape, like every route.
+            .default_service(web::to(crate::ops::not_found)),
     );
 }
 

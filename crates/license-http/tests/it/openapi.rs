@@ -136,3 +136,101 @@ fn checked_in_admin_openapi_is_current_and_lists_every_route() {
         (Some("apiKey"), Some("cookie"), Some("keysmith_session"))
     );
 }
+
+/// Every documented path answers each documented method (a route exists: not "route not
+/// found", not 405) and every other method with 405 and an `Allow` naming exactly the
+/// documented ones — on both services. A route the server has under a documented path but the
+/// document lacks, or the other way round, fails here.
+#[test]
+fn the_servers_routes_and_methods_are_the_documents() {
+    use actix_web::http::{Method, StatusCode};
+    use actix_web::test::TestRequest;
+    let db = TestDb::sqlite();
+    block_on(async {
+        let app = TestApp::new(&[&db]);
+        for (name, json) in [
+            ("validation", license_http::validation_openapi()),
+            ("admin", license_http::admin_openapi()),
+        ] {
+            let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let mut checked = 0;
+            let paths = doc["paths"].as_object().unwrap();
+            // Methods of every template a concrete path fits (`/operators/audit` also fits
+            // `/operators/{id}`): such a method is that other route's, not a 405.
+            let fits = |template: &str, path: &str| {
+                let (t, p): (Vec<&str>, Vec<&str>) =
+                    (template.split('/').collect(), path.split('/').collect());
+                t.len() == p.len() && t.iter().zip(&p).all(|(a, b)| a == b || a.starts_with('{'))
+            };
+            for (template, item) in paths {
+                let path = template
+                    .replace("{env}", "test")
+                    .replace("{id}", &uuid::Uuid::now_v7().to_string());
+                let documented: Vec<String> = item
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(|m| m.to_uppercase())
+                    .collect();
+                let elsewhere: Vec<String> = paths
+                    .iter()
+                    .filter(|(t, _)| *t != template && fits(t, &path))
+                    .flat_map(|(_, i)| i.as_object().unwrap().keys().map(|m| m.to_uppercase()))
+                    .collect();
+                for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+                    if !documented.iter().any(|m| m == method)
+                        && elsewhere.iter().any(|m| m == method)
+                    {
+                        continue;
+                    }
+                    let req = TestRequest::default()
+                        .method(Method::from_bytes(method.as_bytes()).unwrap())
+                        .uri(&path);
+                    let r = if name == "admin" {
+                        app.call(None, req).await
+                    } else {
+                        app.send(req).await
+                    };
+                    if documented.iter().any(|m| m == method) {
+                        assert_ne!(
+                            r.status,
+                            StatusCode::METHOD_NOT_ALLOWED,
+                            "{name}: {method} {template} is documented"
+                        );
+                        assert_ne!(
+                            r.body["error"]["message"], "route not found",
+                            "{name}: {method} {template} is documented but not served"
+                        );
+                    } else {
+                        assert_eq!(
+                            r.status,
+                            StatusCode::METHOD_NOT_ALLOWED,
+                            "{name}: {method} {template} is not documented: {:?}",
+                            r.body
+                        );
+                        let mut allow: Vec<String> = r
+                            .headers
+                            .get("allow")
+                            .unwrap()
+                            .to_str()
+                            .unwrap()
+                            .split(", ")
+                            .map(str::to_owned)
+                            .collect();
+                        let mut want = documented.clone();
+                        allow.sort();
+                        want.sort();
+                        assert_eq!(allow, want, "{name}: Allow of {template}");
+                        assert_eq!(
+                            r.error_code(),
+                            "METHOD_NOT_ALLOWED",
+                            "{name}: {method} {template}"
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+            assert!(checked > 20, "{name}: {checked}");
+        }
+    });
+}
