@@ -224,10 +224,21 @@ pub fn query_error(
     ApiError::InvalidRequest(format!("invalid query string: {err}")).into()
 }
 
-/// Maps path parameter failures (an id that is not a UUID).
+/// Maps path parameter failures (an id that is not a UUID). A path the document names with
+/// other methods (`PATCH /licenses/export.csv` fell into `PATCH /licenses/{id}`) is 405.
 pub fn path_error(
     err: actix_web::error::PathError,
-    _: &actix_web::HttpRequest,
+    req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
+    let doc = req.app_data::<actix_web::web::Data<crate::ops::OpenApiJson>>();
+    if let Some(allow) = doc.and_then(|d| d.exact_methods(req.path()))
+        && !allow.iter().any(|m| m == req.method().as_str())
+    {
+        return ApiError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow: allow.to_vec(),
+        }
+        .into();
+    }
     ApiError::InvalidRequest(format!("invalid path: {err}")).into()
 }

@@ -20,7 +20,8 @@ use crate::{admin, ops, validation};
         ops::healthz,
         ops::readyz,
         ops::metrics,
-    )
+    ),
+    modifiers(&ErrorResponses)
 )]
 #[derive(Debug)]
 pub struct ValidationApi;
@@ -105,9 +106,126 @@ pub struct ValidationApi;
         ops::readyz,
         ops::metrics,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &ErrorResponses)
 )]
 pub struct AdminApi;
+
+/// Every error of every `/v1` operation, in one place: the §1 error body as a schema on each
+/// error response, and the statuses any operation can answer whatever its handler does —
+/// 400 (a malformed path, query or body), 404 (an unknown environment), 413 and 415 (a body
+/// too large or not JSON), 401 and 403 (a secured operation), 429 (the validation API's rate
+/// limits), 503 (the database unreachable) and 500.
+struct ErrorResponses;
+
+impl utoipa::Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let body = ObjectBuilder::new()
+            .property(
+                "error",
+                ObjectBuilder::new()
+                    .property(
+                        "code",
+                        string().description(Some("A stable code (SPEC §1), e.g. INVALID_REQUEST")),
+                    )
+                    .property(
+                        "message",
+                        string()
+                            .description(Some("What went wrong and what to do, naming the field")),
+                    )
+                    .property("request_id", string())
+                    .property(
+                        "field",
+                        string().description(Some("The field at fault, when one is")),
+                    )
+                    .required("code")
+                    .required("message")
+                    .additional_properties(Some(
+                        utoipa::openapi::schema::AdditionalProperties::FreeForm(true),
+                    )),
+            )
+            .required("error");
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .insert("Error".into(), RefOr::T(body.into()));
+        let error_content = || {
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(Ref::from_schema_name("Error"))))
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            let public = !path.starts_with("/v1/{env}/")
+                || ["/validate", "/activate", "/deactivate", "/keys"]
+                    .iter()
+                    .any(|p| path.ends_with(p));
+            let validation = ["/validate", "/activate", "/deactivate"]
+                .iter()
+                .any(|p| path.ends_with(p));
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty()) || !public;
+                let has_body = op.request_body.is_some();
+                let mut add = vec![
+                    (
+                        "400",
+                        "INVALID_REQUEST: a malformed path, query or body (the message names the field)",
+                    ),
+                    ("404", "NOT_FOUND or ENVIRONMENT_NOT_FOUND"),
+                    ("500", "INTERNAL"),
+                    ("503", "UNAVAILABLE: the database cannot be reached; retry"),
+                ];
+                if has_body {
+                    add.push(("413", "PAYLOAD_TOO_LARGE"));
+                    add.push((
+                        "415",
+                        "UNSUPPORTED_MEDIA_TYPE: send the body as application/json",
+                    ));
+                    add.push(("422", "INVALID_FIELD (the error names the field)"));
+                }
+                if secured {
+                    add.push(("401", "UNAUTHORIZED"));
+                    add.push(("403", "FORBIDDEN, CSRF_FAILED or REAUTH_REQUIRED"));
+                }
+                if validation
+                    || path.starts_with("/v1/auth/")
+                    || path.ends_with("/licenses")
+                    || path.contains("/licenses/export")
+                {
+                    add.push(("429", "RATE_LIMITED, with Retry-After"));
+                }
+                let responses = &mut op.responses.responses;
+                for (status, description) in add {
+                    responses.entry(status.into()).or_insert_with(|| {
+                        RefOr::T(ResponseBuilder::new().description(description).build())
+                    });
+                }
+                for (status, response) in responses.iter_mut() {
+                    if let (false, RefOr::T(r)) =
+                        (status.starts_with('2') || status.starts_with('3'), response)
+                        && r.content.is_empty()
+                    {
+                        r.content.insert("application/json".into(), error_content());
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// The admin API's two ways in: a bearer token (programs) and the session cookie (people).
 struct BearerAuth;

@@ -88,6 +88,23 @@ impl OpenApiJson {
         Self { json, paths }
     }
 
+    /// The methods of a path the document names with no template in its last segment (e.g.
+    /// `/v1/{env}/licenses/export.csv`), when `path` is one.
+    pub fn exact_methods(&self, path: &str) -> Option<&[String]> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.paths
+            .iter()
+            .find(|(segments, _)| {
+                segments.len() == parts.len()
+                    && segments.last().is_some_and(|s| !s.starts_with('{'))
+                    && segments
+                        .iter()
+                        .zip(&parts)
+                        .all(|(s, p)| s == p || (s.starts_with('{') && !p.is_empty()))
+            })
+            .map(|(_, methods)| methods.as_slice())
+    }
+
     /// The methods the document gives `path`, when it has that path (concrete segments win
     /// over templates: `/licenses/export.csv` over `/licenses/{id}`).
     pub fn methods(&self, path: &str) -> Option<&[String]> {

@@ -27,12 +27,28 @@ use crate::telemetry::KeyHint;
 #[serde(deny_unknown_fields)]
 pub struct ValidateRequest {
     /// The license key as the customer typed it (case and surrounding space do not matter).
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub key: String,
     /// This instance's id; with it the instance must hold an active activation and gets a lease.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     pub fingerprint: Option<String>,
     /// The product the software is: its id or code.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     pub product: Option<String>,
     /// Up to 64 characters chosen by the client, echoed in the lease.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     pub nonce: Option<String>,
 }
 
@@ -40,9 +56,25 @@ pub struct ValidateRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivateRequest {
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub key: String,
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     pub fingerprint: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     pub name: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     pub platform: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<JsonObject>,
@@ -52,7 +84,13 @@ pub struct ActivateRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeactivateRequest {
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub key: String,
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     pub fingerprint: String,
 }
 
