@@ -10,5 +10,6 @@ mod receiver;
 mod sessions;
 mod support;
 mod validation;
+mod webhook_safety;
 mod webhooks;
 mod worker;
