@@ -8,6 +8,7 @@ mod bulk;
 mod openapi;
 mod receiver;
 mod sessions;
+mod startup;
 mod support;
 mod validation;
 mod webhook_safety;
