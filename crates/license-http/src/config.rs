@@ -69,6 +69,14 @@ pub struct Config {
     /// The public base URL of the admin service (`KEYSMITH_PUBLIC_ADMIN_URL`, default
     /// `http://{admin_addr}`): setup and invitation links; `https` makes session cookies `Secure`.
     pub public_admin_url: String,
+    /// `KEYSMITH_WEBHOOK_ALLOW_PRIVATE=1`: webhooks may go to loopback, private and other
+    /// non-public addresses (development, tests). Off by default.
+    pub webhook_allow_private: bool,
+    /// `KEYSMITH_WEBHOOK_CA_FILE`: a PEM bundle trusted for https webhook endpoints instead of
+    /// the public webpki roots (a private PKI). Unset: the webpki roots.
+    pub webhook_ca_file: Option<PathBuf>,
+    /// `KEYSMITH_METRICS_ADDR`: a listener of its own for `/metrics` (besides the admin one).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// A configuration problem: which variable, and what is wrong with it.
@@ -293,7 +301,27 @@ impl Config {
                 ));
             }
         };
+        let webhook_allow_private = match get("KEYSMITH_WEBHOOK_ALLOW_PRIVATE")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(other) => {
+                return Err(bad(
+                    "KEYSMITH_WEBHOOK_ALLOW_PRIVATE",
+                    format!("{other:?} is not 0 or 1"),
+                ));
+            }
+        };
+        let metrics_addr = match get("KEYSMITH_METRICS_ADDR") {
+            None => None,
+            v => Some(addr("KEYSMITH_METRICS_ADDR", v, "")?),
+        };
         Ok(Self {
+            webhook_allow_private,
+            webhook_ca_file: get("KEYSMITH_WEBHOOK_CA_FILE").map(PathBuf::from),
+            metrics_addr,
             control_database_url,
             public_admin_url,
             worker,
@@ -309,6 +337,25 @@ impl Config {
             rates,
             public_validation_url,
         })
+    }
+
+    /// Where webhooks may go: `KEYSMITH_WEBHOOK_ALLOW_PRIVATE` and the certificates of
+    /// `KEYSMITH_WEBHOOK_CA_FILE` (read now; an unreadable or empty bundle is an error naming
+    /// the variable).
+    pub fn webhook_policy(&self) -> Result<crate::egress::WebhookPolicy, ConfigError> {
+        let policy = crate::egress::WebhookPolicy {
+            allow_private: self.webhook_allow_private,
+            ca_certs: None,
+        };
+        let Some(path) = &self.webhook_ca_file else {
+            return Ok(policy);
+        };
+        const VAR: &str = "KEYSMITH_WEBHOOK_CA_FILE";
+        let pem = std::fs::read(path)
+            .map_err(|e| bad(VAR, format!("cannot read {}: {e}", path.display())))?;
+        policy
+            .with_ca_pem(&pem)
+            .map_err(|e| bad(VAR, format!("{}: {e}", path.display())))
     }
 
     /// Reads the process environment.
@@ -343,6 +390,26 @@ mod tests {
         assert_eq!(c.validation_addr.to_string(), "127.0.0.1:8081");
         assert_eq!(c.master_key_file, PathBuf::from("./data/master.key"));
         assert_eq!(c.rates, RateLimits::default());
+        assert!(
+            !c.webhook_allow_private,
+            "webhooks go to public addresses only"
+        );
+        assert_eq!(c.metrics_addr, None);
+    }
+
+    #[test]
+    fn webhook_and_metrics_settings() {
+        let c = config(&[
+            ("KEYSMITH_WEBHOOK_ALLOW_PRIVATE", "1"),
+            ("KEYSMITH_METRICS_ADDR", "127.0.0.1:9100"),
+        ])
+        .unwrap();
+        assert!(c.webhook_allow_private);
+        assert!(c.webhook_policy().unwrap().allow_private);
+        assert_eq!(c.metrics_addr.unwrap().to_string(), "127.0.0.1:9100");
+        let c = config(&[("KEYSMITH_WEBHOOK_CA_FILE", "/nonexistent/ca.pem")]).unwrap();
+        let e = c.webhook_policy().unwrap_err();
+        assert_eq!(e.variable, "KEYSMITH_WEBHOOK_CA_FILE");
     }
 
     #[test]
@@ -366,6 +433,14 @@ mod tests {
             (("KEYSMITH_LOG_FORMAT", "xml"), "KEYSMITH_LOG_FORMAT"),
             (("KEYSMITH_ADMIN_TOKEN", "short"), "KEYSMITH_ADMIN_TOKEN"),
             (("KEYSMITH_WORKER", "maybe"), "KEYSMITH_WORKER"),
+            (
+                ("KEYSMITH_WEBHOOK_ALLOW_PRIVATE", "yes"),
+                "KEYSMITH_WEBHOOK_ALLOW_PRIVATE",
+            ),
+            (
+                ("KEYSMITH_METRICS_ADDR", "metrics"),
+                "KEYSMITH_METRICS_ADDR",
+            ),
             (
                 ("KEYSMITH_ADMIN_CORS_ORIGINS", "admin.example.com"),
                 "KEYSMITH_ADMIN_CORS_ORIGINS",

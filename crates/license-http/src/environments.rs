@@ -164,8 +164,8 @@ pub struct OpenReport {
 }
 
 impl Environments {
-    /// Opens every configured environment: migrates, creates the first signing key, and installs
-    /// the bootstrap admin token where needed.
+    /// Opens every configured environment: migrates, creates the first signing key, and on an
+    /// environment's first start installs the bootstrap admin token (`KEYSMITH_ADMIN_TOKEN`).
     pub fn open(
         config: &Config,
         master: &MasterKey,
@@ -181,8 +181,9 @@ impl Environments {
             if store.ensure_signing_key(now).map_err(fail)? {
                 report.signing_keys_created.push(e.name.clone());
             }
-            if let Some(secret) = &config.admin_token
-                && store.bootstrap_admin_token(now, secret).map_err(fail)?
+            if store
+                .bootstrap_admin_token(now, config.admin_token.as_deref())
+                .map_err(fail)?
             {
                 report.bootstrap_tokens.push(e.name.clone());
             }

@@ -20,6 +20,7 @@ pub mod auth;
 pub mod config;
 pub mod console;
 pub mod credentials;
+pub mod egress;
 pub mod environments;
 pub mod error;
 pub mod extract;
@@ -131,6 +132,7 @@ pub struct Shared {
     state: web::Data<AppState>,
     metrics: web::Data<telemetry::Metrics>,
     openapi: web::Data<ops::OpenApiJson>,
+    webhooks: web::Data<egress::WebhookPolicy>,
 }
 
 impl Shared {
@@ -148,6 +150,7 @@ impl Shared {
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson::new(validation_openapi())),
+            webhooks: web::Data::new(egress::WebhookPolicy::public_only()),
         }
     }
 
@@ -175,7 +178,27 @@ impl Shared {
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson::new(admin_openapi())),
+            webhooks: web::Data::new(egress::WebhookPolicy::public_only()),
         }
+    }
+
+    /// The same, with the webhook address policy of `KEYSMITH_WEBHOOK_ALLOW_PRIVATE` (public
+    /// addresses only by default): what endpoint URLs the admin API accepts.
+    pub fn with_webhook_policy(mut self, policy: egress::WebhookPolicy) -> Self {
+        self.webhooks = web::Data::new(policy);
+        self
+    }
+
+    /// The same, recording into `metrics` (one set shared by the services of a process, served
+    /// on the admin listener and on `KEYSMITH_METRICS_ADDR`).
+    pub fn with_metrics(mut self, metrics: web::Data<telemetry::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The metrics this service records.
+    pub fn metrics(&self) -> web::Data<telemetry::Metrics> {
+        self.metrics.clone()
     }
 
     /// The state, for background tasks.
@@ -209,6 +232,7 @@ fn common(shared: Shared, cfg: &mut web::ServiceConfig) {
     cfg.app_data(shared.state)
         .app_data(shared.metrics)
         .app_data(shared.openapi)
+        .app_data(shared.webhooks)
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error));
@@ -232,6 +256,7 @@ pub fn admin_app(
         .configure(console::routes)
         .configure(admin::routes)
         .configure(ops::routes)
+        .configure(ops::metrics_route)
         .default_service(web::to(ops::not_found))
         .wrap(middleware::from_fn(telemetry::observe))
         .wrap(cors(&cors_origins))
@@ -263,6 +288,25 @@ pub fn serve_admin(
             .shutdown_timeout(30)
             .run(),
     )
+}
+
+/// Binds and starts the metrics listener of `KEYSMITH_METRICS_ADDR`: `/metrics` (the
+/// process's services' request metrics) and `/healthz`, nothing else.
+pub fn serve_metrics(
+    metrics: web::Data<telemetry::Metrics>,
+    addr: SocketAddr,
+) -> std::io::Result<Server> {
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(metrics.clone())
+            .route("/healthz", web::get().to(ops::healthz))
+            .configure(ops::metrics_route)
+            .default_service(web::to(ops::not_found))
+    })
+    .workers(1)
+    .bind(addr)?
+    .shutdown_timeout(5)
+    .run())
 }
 
 /// Binds and starts the validation service. SIGTERM/SIGINT drain in-flight requests.

@@ -19,7 +19,6 @@ use crate::{admin, ops, validation};
         validation::keys,
         ops::healthz,
         ops::readyz,
-        ops::metrics,
     ),
     modifiers(&ErrorResponses)
 )]

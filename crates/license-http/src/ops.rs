@@ -1,4 +1,5 @@
-//! Operational routes shared by both services: liveness, readiness, metrics, OpenAPI.
+//! Operational routes: liveness, readiness and OpenAPI on both services; metrics on the admin
+//! service and the metrics listener only.
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -13,31 +14,20 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Readiness: every environment's database answers.
+/// Readiness: every environment's database answers. The body says ready or not and nothing
+/// more (no environment names, no database detail): anyone who can reach the port may ask.
 #[utoipa::path(
     get,
     path = "/readyz",
-    responses((status = 200, description = "Every database reachable"), (status = 503, description = "A database is unreachable"))
+    responses((status = 200, description = "Every database reachable: `{\"status\":\"ready\"}`"), (status = 503, description = "A database is unreachable: `{\"status\":\"unavailable\"}`"))
 )]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let envs = state.envs.clone();
-    let report = web::block(move || {
-        envs.iter()
-            .map(|e| (e.name().to_owned(), e.store().ping().is_ok()))
-            .collect::<Vec<_>>()
-    })
-    .await?;
-    let ready = report.iter().all(|(_, ok)| *ok);
-    let detail: serde_json::Map<String, serde_json::Value> = report
-        .into_iter()
-        .map(|(n, ok)| (n, json!(if ok { "ok" } else { "unreachable" })))
-        .collect();
-    let body =
-        json!({"status": if ready { "ready" } else { "unavailable" }, "environments": detail});
+    let ready = web::block(move || envs.iter().all(|e| e.store().ping().is_ok())).await?;
     Ok(if ready {
-        HttpResponse::Ok().json(body)
+        HttpResponse::Ok().json(json!({"status": "ready"}))
     } else {
-        HttpResponse::ServiceUnavailable().json(body)
+        HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
     })
 }
 
@@ -127,9 +117,9 @@ impl OpenApiJson {
 /// documented path asked with another method, else 404.
 pub async fn not_found(
     req: actix_web::HttpRequest,
-    doc: web::Data<OpenApiJson>,
+    doc: Option<web::Data<OpenApiJson>>,
 ) -> Result<HttpResponse, ApiError> {
-    match doc.methods(req.path()) {
+    match doc.as_ref().and_then(|d| d.methods(req.path())) {
         Some(allow) if !allow.iter().any(|m| m == req.method().as_str()) => {
             Err(ApiError::MethodNotAllowed {
                 method: req.method().to_string(),
@@ -140,10 +130,15 @@ pub async fn not_found(
     }
 }
 
-/// `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+/// `/healthz`, `/readyz`, `/openapi.json`: both services.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics))
         .route("/openapi.json", web::get().to(openapi));
+}
+
+/// `/metrics`: the admin service and the `KEYSMITH_METRICS_ADDR` listener, never the public
+/// validation service (route names and traffic are nobody else's business).
+pub fn metrics_route(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics));
 }

@@ -16,6 +16,7 @@ use crate::master;
 
 /// Loads (or creates) the master key and opens every configured environment.
 pub fn open_environments(config: &Config) -> Result<Environments, String> {
+    master::private_dir(&config.data_dir)?;
     let (master, created) = master::load_or_create(&config.master_key_file)?;
     if created {
         tracing::info!(
@@ -96,10 +97,11 @@ pub fn fail(program: &str, message: &str) -> ! {
 
 /// Starts the workers that belong with the admin service (the mint-job worker always, the
 /// lifecycle worker unless `KEYSMITH_WORKER=off`) and binds the admin service.
-fn admin_server(config: &Config, envs: Environments) -> Result<Server, String> {
+fn admin_server(config: &Config, envs: Environments, metrics: Metrics) -> Result<Server, String> {
+    let policy = config.webhook_policy().map_err(|e| e.to_string())?;
     crate::workers::mint::spawn(envs.clone());
     if config.worker {
-        crate::workers::lifecycle::spawn(envs.clone());
+        crate::workers::lifecycle::spawn(envs.clone(), &policy);
     }
     let control = open_control(config)?;
     offer_setup_link(config, &control)?;
@@ -109,7 +111,9 @@ fn admin_server(config: &Config, envs: Environments) -> Result<Server, String> {
         operators,
         &config.public_validation_url,
         Clock::system(),
-    );
+    )
+    .with_webhook_policy(policy)
+    .with_metrics(metrics);
     crate::serve_admin(shared, config.admin_addr, config.admin_cors_origins.clone()).map_err(|e| {
         format!(
             "KEYSMITH_ADMIN_ADDR: cannot listen on {}: {e}",
@@ -118,8 +122,12 @@ fn admin_server(config: &Config, envs: Environments) -> Result<Server, String> {
     })
 }
 
-fn validation_server(config: &Config, envs: Environments) -> Result<Server, String> {
-    let shared = Shared::validation(envs, config.rates);
+fn validation_server(
+    config: &Config,
+    envs: Environments,
+    metrics: Metrics,
+) -> Result<Server, String> {
+    let shared = Shared::validation(envs, config.rates).with_metrics(metrics);
     crate::serve_validation(shared, config.validation_addr).map_err(|e| {
         format!(
             "KEYSMITH_VALIDATION_ADDR: cannot listen on {}: {e}",
@@ -128,26 +136,49 @@ fn validation_server(config: &Config, envs: Environments) -> Result<Server, Stri
     })
 }
 
+/// The request metrics of this process's services, one set for all of them.
+type Metrics = actix_web::web::Data<crate::telemetry::Metrics>;
+
+/// The `KEYSMITH_METRICS_ADDR` listener, when configured, spawned on the current system.
+fn metrics_server(config: &Config, metrics: Metrics) -> Result<(), String> {
+    let Some(addr) = config.metrics_addr else {
+        return Ok(());
+    };
+    let server = crate::serve_metrics(metrics, addr)
+        .map_err(|e| format!("KEYSMITH_METRICS_ADDR: cannot listen on {addr}: {e}"))?;
+    tracing::info!(addr = %addr, "metrics listening");
+    actix_web::rt::spawn(server);
+    Ok(())
+}
+
 /// Runs the admin service and its workers until SIGTERM/SIGINT (in-flight requests drain).
 pub async fn run_admin(config: &Config) -> Result<(), String> {
-    let server = admin_server(config, open_environments(config)?)?;
+    let metrics = Metrics::default();
+    let server = admin_server(config, open_environments(config)?, metrics.clone())?;
+    metrics_server(config, metrics)?;
     tracing::info!(addr = %config.admin_addr, "admin API listening");
     server.await.map_err(|e| format!("server error: {e}"))
 }
 
-/// Runs the validation service until SIGTERM/SIGINT (in-flight requests drain).
+/// Runs the validation service until SIGTERM/SIGINT (in-flight requests drain). Its metrics are
+/// served only on `KEYSMITH_METRICS_ADDR`, never on the public listener.
 pub async fn run_validation(config: &Config) -> Result<(), String> {
-    let server = validation_server(config, open_environments(config)?)?;
+    let metrics = Metrics::default();
+    let server = validation_server(config, open_environments(config)?, metrics.clone())?;
+    metrics_server(config, metrics)?;
     tracing::info!(addr = %config.validation_addr, "validation API listening");
     server.await.map_err(|e| format!("server error: {e}"))
 }
 
 /// Runs both services and the workers in one process (`keysmith serve`) until SIGTERM/SIGINT;
-/// both servers drain their in-flight requests.
+/// both servers drain their in-flight requests. Both record into one set of metrics, served on
+/// the admin listener (and `KEYSMITH_METRICS_ADDR`).
 pub async fn run_all(config: &Config) -> Result<(), String> {
     let envs = open_environments(config)?;
-    let admin = admin_server(config, envs.clone())?;
-    let validation = validation_server(config, envs)?;
+    let metrics = Metrics::default();
+    let admin = admin_server(config, envs.clone(), metrics.clone())?;
+    let validation = validation_server(config, envs, metrics.clone())?;
+    metrics_server(config, metrics)?;
     tracing::info!(admin = %config.admin_addr, validation = %config.validation_addr, "listening");
     let admin = actix_web::rt::spawn(admin);
     let results = [

@@ -199,15 +199,8 @@ pub fn connect(target: &Target, options: PoolOptions) -> StoreResult<Pool> {
 
 /// Runs pending migrations of `schema` on one connection of `target`, then builds the pool.
 pub fn connect_schema(target: &Target, options: PoolOptions, schema: Schema) -> StoreResult<Pool> {
-    if let Target::Sqlite(path) = target
-        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Config(format!(
-                "cannot create database folder {}: {e}",
-                dir.display()
-            ))
-        })?;
+    if let Target::Sqlite(path) = target {
+        private_sqlite_file(path)?;
     }
     let manager = Manager {
         target: target.clone(),
@@ -225,6 +218,46 @@ pub fn connect_schema(target: &Target, options: PoolOptions, schema: Schema) -> 
         .connection_timeout(options.connection_timeout)
         .build(manager)
         .map_err(StoreError::Pool)
+}
+
+/// Makes a SQLite database file private before SQLite opens it: its folder is created mode 0700
+/// and the file mode 0600 (SQLite gives its `-wal` and `-shm` files the database file's mode);
+/// an existing file readable by group or others is narrowed to 0600. Keys and tokens are stored
+/// as digests and ciphertexts, but customer data and the audit are not.
+fn private_sqlite_file(path: &std::path::Path) -> StoreResult<()> {
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    let fail = |what: &str, p: &std::path::Path, e: std::io::Error| {
+        StoreError::Config(format!("cannot {what} {}: {e}", p.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)
+            .map_err(|e| fail("create database folder", dir, e))?;
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+        .map_err(|e| fail("create database file", path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| fail("read", path, e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| fail("restrict to mode 0600", path, e))?;
+        }
+    }
+    Ok(())
 }
 
 fn describe(target: &Target) -> String {
@@ -358,16 +391,18 @@ impl DbConn {
         Ok(())
     }
 
-    /// Ids of up to `limit` rows of a queue claimed for this transaction: PostgreSQL takes them
-    /// `FOR UPDATE SKIP LOCKED`, so concurrent workers on several instances claim disjoint rows;
-    /// SQLite's write lock (held since `BEGIN IMMEDIATE`) already makes one worker at a time.
+    /// Ids of up to `limit` due deliveries of one endpoint (oldest first), claimed for this
+    /// transaction: PostgreSQL takes them `FOR UPDATE SKIP LOCKED`, so concurrent workers on
+    /// several instances claim disjoint rows; SQLite's write lock (held since `BEGIN IMMEDIATE`) already makes one worker at a time.
     pub(crate) fn claim_due_deliveries(
         &mut self,
+        endpoint: &str,
         now: time::PrimitiveDateTime,
         limit: i64,
     ) -> StoreResult<Vec<String>> {
         use crate::schema::webhook_deliveries::dsl as d;
         let q = d::webhook_deliveries
+            .filter(d::endpoint_id.eq(endpoint))
             .filter(d::status.eq("pending"))
             .filter(d::next_attempt_at.le(now))
             .order(d::next_attempt_at.asc())

@@ -1,11 +1,14 @@
 //! The webhook worker's side of delivery from the durable outbox (SPEC §9). The worker fans each
 //! event out to the enabled endpoints whose filter matches (one delivery row per endpoint and
-//! event, unique), then claims due deliveries, posts them, and records every attempt. A claim
-//! pushes `next_attempt_at` ahead by a lease, so a process that dies mid-post leaves the delivery
-//! to be retried, never lost; the receiver deduplicates by `Keysmith-Event-Id`.
+//! event, unique), then claims due deliveries a few per endpoint, posts them, and records every
+//! attempt. A claim pushes `next_attempt_at` ahead by a lease, renewed while the worker still
+//! holds it, so a slow endpoint never makes a second worker send the same delivery, and a
+//! process that dies mid-post leaves the delivery to be retried, never lost; the receiver
+//! deduplicates by `Keysmith-Event-Id`.
 
 use diesel::prelude::*;
 use rand::Rng;
+use rand::seq::SliceRandom;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -18,7 +21,8 @@ use crate::webhooks::{Delivery, pending_delivery};
 
 /// Deliveries are retried for this long after the event, then marked `failed`.
 pub const RETRY_FOR: Duration = Duration::hours(24);
-/// How long a claimed delivery is left alone before another worker may try it again.
+/// How long a claimed delivery is left alone before another worker may try it again, unless
+/// the worker holding it renews the claim ([`Store::renew_claims`]).
 pub const CLAIM_LEASE: Duration = Duration::seconds(60);
 
 /// A delivery ready to post.
@@ -96,22 +100,56 @@ impl Store {
         })
     }
 
-    /// Claims up to `limit` due deliveries for this worker (pushing their next attempt a lease
-    /// ahead) and returns them ready to post.
-    pub fn claim_deliveries(&self, now: OffsetDateTime, limit: i64) -> StoreResult<Vec<Outgoing>> {
+    /// Claims, for up to `max_endpoints` endpoints not in `skip`, the `per_endpoint` oldest due
+    /// deliveries of each (pushing their next attempt `lease` ahead, so no other worker takes
+    /// them while this one posts), and returns them ready to post, grouped by endpoint in the
+    /// order they should be sent. Endpoints are visited in random order, so a busy one cannot
+    /// starve the others.
+    pub fn claim_deliveries(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        skip: &[Uuid],
+        per_endpoint: i64,
+        max_endpoints: usize,
+    ) -> StoreResult<Vec<Outgoing>> {
+        if max_endpoints == 0 {
+            return Ok(Vec::new());
+        }
+        let skip: Vec<String> = skip.iter().map(Uuid::to_string).collect();
         let claimed = self.conn()?.write(|c| {
-            let ids = c.claim_due_deliveries(to_db(now), limit)?;
-            if !ids.is_empty() {
-                diesel::update(
-                    webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&ids)),
-                )
-                .set(webhook_deliveries::next_attempt_at.eq(to_db(now + CLAIM_LEASE)))
-                .execute(c)?;
+            let mut endpoints: Vec<String> = webhook_endpoints::table
+                .select(webhook_endpoints::id)
+                .load(c)?;
+            endpoints.retain(|e| !skip.contains(e));
+            endpoints.shuffle(&mut rand::rng());
+            let mut ids = Vec::new();
+            let mut taken = 0;
+            for endpoint in &endpoints {
+                if taken == max_endpoints {
+                    break;
+                }
+                let due = c.claim_due_deliveries(endpoint, to_db(now), per_endpoint)?;
+                if !due.is_empty() {
+                    taken += 1;
+                    ids.extend(due);
+                }
             }
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&ids)))
+                .set(webhook_deliveries::next_attempt_at.eq(to_db(now + lease)))
+                .execute(c)?;
             let rows: Vec<(DeliveryRow, WebhookRow, EventRow)> = webhook_deliveries::table
                 .inner_join(webhook_endpoints::table)
                 .inner_join(events::table)
                 .filter(webhook_deliveries::id.eq_any(&ids))
+                .order((
+                    webhook_deliveries::endpoint_id.asc(),
+                    webhook_deliveries::created_at.asc(),
+                    webhook_deliveries::id.asc(),
+                ))
                 .select((
                     DeliveryRow::as_select(),
                     WebhookRow::as_select(),
@@ -141,6 +179,44 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Pushes the claim on deliveries still being worked on `lease` ahead of `now` (a worker's
+    /// heartbeat while a slow endpoint answers), so no other worker claims and sends them again.
+    /// Deliveries no longer pending are left alone. Returns how many claims were renewed.
+    pub fn renew_claims(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        ids: &[Uuid],
+    ) -> StoreResult<usize> {
+        self.set_pending_next_attempt(ids, now + lease)
+    }
+
+    /// Gives claimed deliveries back without an attempt, due again at `at` (an endpoint's
+    /// breaker opened before they were sent).
+    pub fn release_claims(&self, at: OffsetDateTime, ids: &[Uuid]) -> StoreResult<usize> {
+        self.set_pending_next_attempt(ids, at)
+    }
+
+    fn set_pending_next_attempt(&self, ids: &[Uuid], at: OffsetDateTime) -> StoreResult<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        self.conn()?.write(|c| {
+            let mut n = 0;
+            for chunk in ids.chunks(500) {
+                n += diesel::update(
+                    webhook_deliveries::table
+                        .filter(webhook_deliveries::id.eq_any(chunk))
+                        .filter(webhook_deliveries::status.eq("pending")),
+                )
+                .set(webhook_deliveries::next_attempt_at.eq(to_db(at)))
+                .execute(c)?;
+            }
+            Ok(n)
+        })
     }
 
     /// Records an attempt: the attempt row, and the delivery `delivered`, rescheduled with

@@ -10,10 +10,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, Target, details};
+use crate::db::DbConn;
 use crate::error::{StoreError, StoreResult, unique};
 use crate::model::*;
-use crate::rows::TokenRow;
-use crate::schema::admin_tokens;
+use crate::rows::{SettingRow, TokenRow};
+use crate::schema::{admin_tokens, settings};
 use crate::{Store, validate};
 
 /// An admin token's role (SPEC §8).
@@ -92,6 +93,48 @@ fn token_digest(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
+/// The settings row that records an environment's first start (when the bootstrap token was
+/// decided).
+const BOOTSTRAP_MARKER: &str = "bootstrap";
+
+fn token_row(now: OffsetDateTime, name: &str, role: Role, secret: &str) -> StoreResult<TokenRow> {
+    Ok(TokenRow {
+        id: new_id(),
+        name: validate::token_name(name)?,
+        role: role.as_str().into(),
+        token_digest: token_digest(secret),
+        token_prefix: secret.chars().take(8).collect(),
+        created_at: to_db(now),
+        last_used_at: None,
+    })
+}
+
+fn insert_token_row(
+    c: &mut DbConn,
+    actor: &Actor,
+    now: OffsetDateTime,
+    row: &TokenRow,
+) -> StoreResult<Token> {
+    diesel::insert_into(admin_tokens::table)
+        .values(row)
+        .execute(c)
+        .map_err(unique("name"))?;
+    let target = Target {
+        kind: "token",
+        id: &row.id,
+        key_hint: None,
+    };
+    audit::record(
+        c,
+        now,
+        actor,
+        "token.created",
+        target,
+        details(json!({"name": row.name, "role": row.role})),
+    )?;
+    Token::try_from(row.clone())
+}
+
 /// A token's `last_used_at` is written at most this often.
 pub const LAST_USED_EVERY: time::Duration = time::Duration::minutes(1);
 
@@ -117,56 +160,50 @@ impl Store {
         role: Role,
         secret: &str,
     ) -> StoreResult<Token> {
-        let name = validate::token_name(name)?;
-        let row = TokenRow {
-            id: new_id(),
-            name,
-            role: role.as_str().into(),
-            token_digest: token_digest(secret),
-            token_prefix: secret.chars().take(8).collect(),
-            created_at: to_db(now),
-            last_used_at: None,
-        };
-        self.conn()?.write(|c| {
-            diesel::insert_into(admin_tokens::table)
-                .values(&row)
-                .execute(c)
-                .map_err(unique("name"))?;
-            let target = Target {
-                kind: "token",
-                id: &row.id,
-                key_hint: None,
-            };
-            audit::record(
-                c,
-                now,
-                actor,
-                "token.created",
-                target,
-                details(json!({"name": row.name, "role": row.role})),
-            )?;
-            Token::try_from(row.clone())
-        })
+        let row = token_row(now, name, role, secret)?;
+        self.conn()?
+            .write(|c| insert_token_row(c, actor, now, &row))
     }
 
-    /// Installs `secret` as an admin token named `bootstrap` unless an admin token exists
-    /// (`KEYSMITH_ADMIN_TOKEN`). Returns whether it did.
-    pub fn bootstrap_admin_token(&self, now: OffsetDateTime, secret: &str) -> StoreResult<bool> {
-        let admins: i64 = admin_tokens::table
-            .filter(admin_tokens::role.eq(Role::Admin.as_str()))
-            .count()
-            .get_result(&mut *self.conn()?)?;
-        if admins > 0 {
-            return Ok(false);
+    /// The first start of an environment (SPEC §2 `KEYSMITH_ADMIN_TOKEN`): records, once, that
+    /// the environment has started, and in that same transaction installs `secret` (when given)
+    /// as an admin token named `bootstrap` unless an admin token exists. Every later start does
+    /// nothing, so a revoked bootstrap token never comes back and a changed
+    /// `KEYSMITH_ADMIN_TOKEN` never adds a second one. Returns whether a token was installed.
+    pub fn bootstrap_admin_token(
+        &self,
+        now: OffsetDateTime,
+        secret: Option<&str>,
+    ) -> StoreResult<bool> {
+        let row = secret
+            .map(|s| token_row(now, "bootstrap", Role::Admin, s))
+            .transpose()?;
+        let marker = SettingRow {
+            name: BOOTSTRAP_MARKER.into(),
+            value: json!({"at": now.unix_timestamp()}).to_string(),
+            updated_at: to_db(now),
+        };
+        let result = self.conn()?.write(|c| {
+            diesel::insert_into(settings::table)
+                .values(&marker)
+                .execute(c)
+                .map_err(unique("bootstrap"))?;
+            let Some(row) = &row else { return Ok(false) };
+            let admins: i64 = admin_tokens::table
+                .filter(admin_tokens::role.eq(Role::Admin.as_str()))
+                .count()
+                .get_result(c)?;
+            if admins > 0 {
+                return Ok(false);
+            }
+            insert_token_row(c, &Actor::system("startup"), now, row)?;
+            Ok(true)
+        });
+        match result {
+            // An earlier start (or another instance starting at once) got there first.
+            Err(StoreError::Duplicate { field: "bootstrap" }) => Ok(false),
+            r => r,
         }
-        self.insert_token(
-            &Actor::system("startup"),
-            now,
-            "bootstrap",
-            Role::Admin,
-            secret,
-        )?;
-        Ok(true)
     }
 
     /// The token a secret belongs to, by digest index, used at `now`: its `last_used_at` is

@@ -118,6 +118,21 @@ fn check_webhook(url: &str, events: &[String]) -> StoreResult<()> {
     Ok(())
 }
 
+/// The host (and port) of an endpoint URL: what audit entries record, because the rest of a
+/// webhook URL (path, query, user info) often carries the receiver's secret token, and every
+/// role may read the audit.
+pub fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    host.to_ascii_lowercase()
+}
+
+/// What the audit keeps of an endpoint: its host, event filter and state, never the full URL.
+fn audit_view(w: &Webhook) -> serde_json::Value {
+    json!({"host": url_host(&w.url), "events": w.events, "enabled": w.enabled})
+}
+
 /// A new delivery of one event to one endpoint, due at once. `created_at` is the event's time:
 /// retries stop [`RETRY_FOR`](crate::delivery::RETRY_FOR) after it.
 pub(crate) fn pending_delivery(
@@ -179,7 +194,7 @@ impl Store {
                 actor,
                 "webhook.created",
                 target,
-                details(json!({"url": row.url, "events": events})),
+                details(json!({"host": url_host(&row.url), "events": events})),
             )?;
             Ok((Webhook::try_from(row.clone())?, secret))
         })
@@ -287,7 +302,7 @@ impl Store {
                 actor,
                 "webhook.updated",
                 target,
-                details(json!({"before": before, "after": after})),
+                details(json!({"before": audit_view(&before), "after": audit_view(&after)})),
             )?;
             Ok(after)
         })
@@ -385,5 +400,23 @@ impl Store {
             audit::record(c, now, actor, "webhook.pinged", target, details(json!({})))?;
             Delivery::try_from(row)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_host;
+
+    #[test]
+    fn url_host_drops_path_query_and_user_info() {
+        assert_eq!(
+            url_host("https://hooks.Example.com/t/s3cret?token=abc"),
+            "hooks.example.com"
+        );
+        assert_eq!(
+            url_host("http://user:pw@hooks.example.com:8443#frag"),
+            "hooks.example.com:8443"
+        );
+        assert_eq!(url_host("https://[2001:db8::1]:9/x"), "[2001:db8::1]:9");
     }
 }

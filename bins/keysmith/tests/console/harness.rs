@@ -135,6 +135,8 @@ impl Server {
                 format!("127.0.0.1:{validation_port}"),
             )
             .env("KEYSMITH_LOG", "info")
+            // The webhook pages deliver a ping to a receiver on 127.0.0.1.
+            .env("KEYSMITH_WEBHOOK_ALLOW_PRIVATE", "1")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap());
         if with_token {

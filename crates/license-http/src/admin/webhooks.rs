@@ -3,6 +3,7 @@
 //! is the delivery worker's job.
 
 use actix_web::web::{self, Json};
+use license_store::StoreError;
 use license_store::webhooks::{Delivery, EVENT_TYPES, Webhook};
 use serde::Deserialize;
 
@@ -10,6 +11,7 @@ use super::query::PageQuery;
 use super::query::{EnvPath, IdPath};
 use super::run;
 use crate::auth::{Caller, Permission as P};
+use crate::egress::WebhookPolicy;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::respond::{
@@ -29,6 +31,15 @@ pub(crate) struct WebhookPatchBody {
     url: Option<String>,
     events: Option<Vec<String>>,
     enabled: Option<bool>,
+}
+
+/// A URL whose host is a literal non-public address or `localhost` is refused when it is
+/// stored (422 naming `url`), unless `KEYSMITH_WEBHOOK_ALLOW_PRIVATE=1`; names that resolve
+/// somewhere private are refused when a delivery connects (`blocked`).
+fn check_url(policy: &WebhookPolicy, url: &str) -> Result<(), ApiError> {
+    policy
+        .check_url(url)
+        .map_err(|m| ApiError::Store(StoreError::invalid("url", m)))
 }
 
 #[utoipa::path(
@@ -79,10 +90,12 @@ pub(crate) async fn event_types(caller: Caller) -> Result<List<String>, ApiError
 )]
 pub(crate) async fn create_webhook(
     caller: Caller,
+    policy: web::Data<WebhookPolicy>,
     body: ApiJson<WebhookBody>,
 ) -> Result<CreatedWithSecret<Webhook>, ApiError> {
     caller.require(P::Administer)?;
     let b = body.0;
+    check_url(&policy, &b.url)?;
     let (hook, secret) = run(&caller, move |s, a, now| {
         s.create_webhook(a, now, &b.url, b.events)
     })
@@ -184,11 +197,15 @@ pub(crate) async fn retry_delivery(
 )]
 pub(crate) async fn update_webhook(
     caller: Caller,
+    policy: web::Data<WebhookPolicy>,
     path: web::Path<IdPath>,
     body: ApiJson<WebhookPatchBody>,
 ) -> Result<Json<Webhook>, ApiError> {
     caller.require(P::Administer)?;
     let (b, id) = (body.0, path.id);
+    if let Some(url) = &b.url {
+        check_url(&policy, url)?;
+    }
     Ok(Json(
         run(&caller, move |s, a, now| {
             s.update_webhook(a, now, id, b.url, b.events, b.enabled)

@@ -1,5 +1,5 @@
 //! The lifecycle worker of SPEC §9: every 30 s, in every environment, the expiry sweeper and the
-//! expiring-soon reminders; once a day, audit retention; every second, webhook delivery. The
+//! expiring-soon reminders; once a day, audit retention; and webhook delivery beside it. The
 //! steps are in `license_store::{sweep, delivery}`, idempotent and safe with several instances.
 //! Off with `KEYSMITH_WORKER=off`. (Abuse detection runs in the validation service: `abuse`.)
 
@@ -56,8 +56,9 @@ pub fn pass(envs: &Environments, now: OffsetDateTime, last_purge: &mut HashMap<S
     }
 }
 
-/// Runs [`pass`] every [`TICK`], and webhook delivery every second, each on a thread of its own.
-pub fn spawn(envs: Environments) {
+/// Runs [`pass`] every [`TICK`] on a thread of its own, and the webhook delivery worker
+/// (`webhook_delivery::spawn`) under `policy`.
+pub fn spawn(envs: Environments, policy: &crate::egress::WebhookPolicy) {
     let lifecycle = envs.clone();
     std::thread::spawn(move || {
         let mut last_purge = HashMap::new();
@@ -66,16 +67,6 @@ pub fn spawn(envs: Environments) {
             std::thread::sleep(TICK);
         }
     });
-    std::thread::spawn(move || {
-        let agent = super::webhook_delivery::client();
-        loop {
-            let mut busy = false;
-            for env in envs.iter() {
-                busy |= super::webhook_delivery::pass(env, &agent, OffsetDateTime::now_utc) > 0;
-            }
-            if !busy {
-                std::thread::sleep(Duration::from_secs(1));
-            }
-        }
-    });
+    let deliverer = super::webhook_delivery::Deliverer::new(policy, Default::default());
+    super::webhook_delivery::spawn(envs, std::sync::Arc::new(deliverer)).detach();
 }

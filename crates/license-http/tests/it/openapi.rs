@@ -25,13 +25,16 @@ fn checked_in_validation_openapi_is_current() {
         "/v1/{env}/keys",
         "/healthz",
         "/readyz",
-        "/metrics",
     ] {
         assert!(
             doc["paths"].get(route).is_some(),
             "{route} missing from the OpenAPI document"
         );
     }
+    assert!(
+        doc["paths"].get("/metrics").is_none(),
+        "the validation service serves no /metrics"
+    );
     let db = TestDb::sqlite();
     block_on(async {
         let app = TestApp::new(&[&db]);

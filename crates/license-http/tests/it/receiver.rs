@@ -11,7 +11,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use license_http::egress::WebhookPolicy;
 use license_http::environments::Environment;
+use license_http::workers::webhook_delivery::{Deliverer, Options};
 use license_store::Store;
 use license_store::mint::Batch;
 use license_store::testkit::{Fixture, admin, now};
@@ -24,6 +26,8 @@ pub struct Seen {
     pub down: bool,
     pub attempts: HashMap<String, usize>,
     pub delivered: HashMap<String, usize>,
+    /// When each event id was first delivered.
+    pub arrived: HashMap<String, std::time::Instant>,
     pub bad_signatures: usize,
 }
 
@@ -66,6 +70,9 @@ async fn hook(req: HttpRequest, body: String, seen: web::Data<Arc<Mutex<Seen>>>)
     if s.down || n <= s.fail_first {
         return HttpResponse::InternalServerError().finish();
     }
+    s.arrived
+        .entry(id.clone())
+        .or_insert_with(std::time::Instant::now);
     *s.delivered.entry(id).or_default() += 1;
     HttpResponse::Ok().finish()
 }
@@ -130,13 +137,13 @@ pub fn deliver_with_outage(store: &Store, events: usize) -> OutageRun {
         store.mint_batch(&admin(), now(), &batch).unwrap();
     }
     let env = Environment::new(store.env(), store.clone());
-    let agent = license_http::workers::webhook_delivery::client();
+    let deliverer = Deliverer::new(&WebhookPolicy::allow_private(), Options::default());
     let offset = std::cell::Cell::new(Duration::ZERO);
     let clock = || OffsetDateTime::now_utc() + offset.get();
     let started = std::time::Instant::now();
     let (mut passes, mut attempts) = (0, 0);
     loop {
-        let n = license_http::workers::webhook_delivery::pass(&env, &agent, clock);
+        let n = deliverer.pass(&env, clock);
         attempts += n;
         passes += 1;
         if passes == 3 {

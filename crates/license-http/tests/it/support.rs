@@ -13,6 +13,7 @@ use actix_web::http::header::HeaderMap;
 use actix_web::test::{self, TestRequest};
 use license_core::PublicKey;
 use license_http::config::RateLimits;
+use license_http::egress::WebhookPolicy;
 use std::sync::{Arc, Mutex};
 
 use license_http::{Clock, Environments, Operators, Shared, admin_app, validation_app};
@@ -83,17 +84,26 @@ impl TestApp {
         let operators = Operators::new(control.store.clone(), PUBLIC_ADMIN_URL).unwrap();
         Self {
             validation: Shared::validation(envs.clone(), rates),
+            // The receivers of the webhook tests listen on loopback.
             admin: Shared::admin(
                 envs,
                 operators,
                 PUBLIC_VALIDATION_URL,
                 Clock::from_fn(move || *read.lock().unwrap()),
-            ),
+            )
+            .with_webhook_policy(WebhookPolicy::allow_private()),
             store: dbs[0].store.clone(),
             token: String::new(),
             control,
             clock,
         }
+    }
+
+    /// The same services with this webhook address policy on the admin side (the harness
+    /// allows private addresses, as `KEYSMITH_WEBHOOK_ALLOW_PRIVATE=1` does).
+    pub fn with_webhook_policy(mut self, policy: WebhookPolicy) -> Self {
+        self.admin = self.admin.with_webhook_policy(policy);
+        self
     }
 
     /// The admin service's time.

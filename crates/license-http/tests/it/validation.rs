@@ -7,7 +7,7 @@ use license_http::config::RateLimits;
 use license_store::both_backends;
 use license_store::licenses::LicenseAction;
 use license_store::testkit::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use crate::support::*;
@@ -374,26 +374,42 @@ fn rate_limits_answer_429_with_retry_after() {
 }
 
 #[test]
-fn health_readiness_and_metrics() {
+fn readiness_says_ready_and_nothing_more_and_metrics_stay_off_the_public_service() {
     let db = TestDb::sqlite();
     block_on(async {
-        let app = TestApp::new(&[&db]);
+        let app = TestApp::new(&[&db]).with_token();
         assert_eq!(app.get("/healthz").await.body, json!({"status": "ok"}));
         let ready = app.get("/readyz").await;
+        assert_eq!(ready.status, StatusCode::OK);
         assert_eq!(
-            (ready.status, &ready.body["status"]),
-            (StatusCode::OK, &Value::from("ready"))
+            ready.body,
+            json!({"status": "ready"}),
+            "no environment names"
         );
         app.post(V, json!({"key": "NOPE-1"})).await;
         let m = app.get("/metrics").await;
+        assert_eq!(
+            m.status,
+            StatusCode::NOT_FOUND,
+            "no /metrics on the validation listener"
+        );
+        let admin_ready = app
+            .call(None, actix_web::test::TestRequest::get().uri("/readyz"))
+            .await;
+        assert_eq!(admin_ready.body, json!({"status": "ready"}));
+        let m = app
+            .call(None, actix_web::test::TestRequest::get().uri("/metrics"))
+            .await;
+        assert_eq!(
+            m.status,
+            StatusCode::OK,
+            "the admin listener serves /metrics"
+        );
         let text = m.body.as_str().unwrap();
         assert!(
-            text.contains(
-                "keysmith_requests_total{route=\"/v1/{env}/validate\",code=\"NOT_FOUND\"} 1"
-            ),
+            text.contains("keysmith_requests_total{route=\"/readyz\",code=\"OK\"} 1"),
             "{text}"
         );
-        assert!(text.contains("keysmith_request_duration_seconds_bucket{route=\"/v1/{env}/validate\",code=\"NOT_FOUND\",le=\"+Inf\"} 1"));
     });
 }
 

@@ -256,13 +256,36 @@ both_backends! {
 }
 
 both_backends! {
+    fn a_revoked_bootstrap_token_never_comes_back_on_a_restart(db) {
+        assert!(db.bootstrap_admin_token(now(), Some("ks_first_bootstrap_secret_0123456789")).unwrap());
+        let boot = db.authenticate("ks_first_bootstrap_secret_0123456789", now()).unwrap().unwrap();
+        db.delete_token(&admin(), now(), boot.id).unwrap();
+        // Restarts: the same secret, then a new one, with no admin token left.
+        let reopened = db.reopen();
+        assert!(!reopened.bootstrap_admin_token(now(), Some("ks_first_bootstrap_secret_0123456789")).unwrap());
+        assert!(!reopened.bootstrap_admin_token(now(), Some("ks_second_bootstrap_secret_0123456789")).unwrap());
+        assert!(reopened.authenticate("ks_first_bootstrap_secret_0123456789", now()).unwrap().is_none());
+        assert!(reopened.authenticate("ks_second_bootstrap_secret_0123456789", now()).unwrap().is_none());
+        assert!(reopened.tokens().unwrap().is_empty());
+    }
+}
+
+both_backends! {
+    fn a_first_start_without_a_bootstrap_secret_still_counts_as_the_first(db) {
+        assert!(!db.bootstrap_admin_token(now(), None).unwrap());
+        assert!(!db.bootstrap_admin_token(now(), Some("ks_late_bootstrap_secret_0123456789")).unwrap());
+        assert!(db.tokens().unwrap().is_empty());
+    }
+}
+
+both_backends! {
     fn tokens_are_found_by_digest_only(db) {
         let (token, secret) = db.create_token(&admin(), now(), "ci", license_store::tokens::Role::Manager).unwrap();
         assert!(secret.starts_with("ks_") && secret.len() == 67);
         assert_eq!(db.authenticate(&secret, now()).unwrap().unwrap().id, token.id);
         assert!(db.authenticate("ks_nope", now()).unwrap().is_none());
-        assert!(db.bootstrap_admin_token(now(), "ks_bootstrap_secret").unwrap());
-        assert!(!db.bootstrap_admin_token(now(), "ks_other").unwrap(), "only while no admin token exists");
+        assert!(db.bootstrap_admin_token(now(), Some("ks_bootstrap_secret")).unwrap());
+        assert!(!db.bootstrap_admin_token(now(), Some("ks_other")).unwrap(), "only on the first start");
         assert_eq!(db.authenticate("ks_bootstrap_secret", now()).unwrap().unwrap().name, "bootstrap");
         let mut s = db.settings().unwrap();
         assert_eq!(s.grace_period_days, 0);
