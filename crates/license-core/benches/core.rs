@@ -75,5 +75,21 @@ fn minting(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, leases, minting);
+/// The lookup digest of a typed key (SPEC §5): HMAC-SHA-256 under the environment's key, and
+/// the unkeyed SHA-256 it replaced, for the cost of the change on the validation hot path.
+fn digests(c: &mut Criterion) {
+    let dk = DigestKey::derive(&MasterKey::from_bytes([7; 32]), "production");
+    let typed = "acme-7kq2-9xhm-3pzd-wn4c-7b2d";
+    let mut g = c.benchmark_group("digest");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("hmac_lookup_digests", |b| {
+        b.iter(|| dk.lookup_digests(black_box(typed)))
+    });
+    g.bench_function("sha256_unkeyed", |b| {
+        b.iter(|| license_core::KeyDigest::unkeyed(black_box("ACME-7KQ2-9XHM-3PZD-WN4C-7B2D")))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, leases, minting, digests);
 criterion_main!(benches);
