@@ -45,18 +45,41 @@ pub fn request_id(req: &HttpRequest) -> String {
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
-/// Parses `bytes` as `T`, naming the path of whatever does not fit.
+/// Parses `bytes` as `T`, naming the path of whatever does not fit. A number with no
+/// fractional part is an integer whatever its spelling (`2.0` is JSON Schema's integer 2).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))?;
+    integral_floats_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." || path.is_empty() || inner.is_syntax() || inner.is_eof() {
+        if path == "." || path.is_empty() {
             ApiError::InvalidRequest(format!("invalid JSON body: {inner}"))
         } else {
             ApiError::InvalidRequest(format!("{path}: {inner}"))
         }
     })
+}
+
+/// Rewrites every number like `2.0` as the integer `2` (in range of `i64`), in place.
+fn integral_floats_as_integers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64())
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                // |f| < 2^53: exact as an i64.
+                #[expect(clippy::cast_possible_truncation, reason = "integral and in range")]
+                let i = f as i64;
+                *n = i.into();
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 fn is_json(req: &HttpRequest) -> bool {

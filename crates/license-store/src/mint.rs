@@ -337,8 +337,8 @@ fn mint_source(
     generator_id: Uuid,
     customer_id: Option<Uuid>,
 ) -> StoreResult<(GeneratorRow, ProductRow)> {
-    let generator = load_generator(c, &generator_id.to_string())
-        .map_err(|_| StoreError::invalid("generator_id", format!("no generator {generator_id}")))?;
+    // The generator is the resource minted from (`/generators/{id}/generate`): missing is 404.
+    let generator = load_generator(c, &generator_id.to_string())?;
     let product = load_product(c, &generator.product_id)?;
     if product.status != ProductStatus::Active.as_str() {
         return Err(StoreError::invalid(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::query::{EnvPath, IdPath};
-use super::query::{page, present};
+use super::query::{activation_limit_schema, page, present};
 use super::run;
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
@@ -21,34 +21,53 @@ use crate::respond::{Conflict, Created, Denied, Invalid, List, NoContent, NotFou
 #[serde(deny_unknown_fields)]
 pub(crate) struct GeneratorBody {
     product_id: Uuid,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     name: String,
+    /// `{"kind":"uuid"}`, `{"kind":"chunked","chunks","chunk_len","check"}` or
+    /// `{"kind":"pattern","pattern"}`, carrying at least 80 random bits (SPEC §5).
     #[schema(value_type = Object)]
     format: KeyFormat,
+    #[schema(schema_with = activation_limit_schema)]
     default_activation_limit: Option<i64>,
+    #[schema(minimum = 1, maximum = 36500)]
     default_validity_days: Option<i64>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<ExpiryBasis>)]
     expiry_basis: Option<ExpiryBasis>,
     #[schema(value_type = Option<Object>)]
     default_feature_flags: Option<JsonObject>,
+    #[schema(minimum = 60, maximum = 604800)]
     lease_ttl_seconds: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GeneratorPatchBody {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     name: Option<String>,
+    #[schema(schema_with = activation_limit_schema)]
     default_activation_limit: Option<i64>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 36500)]
     default_validity_days: Option<Option<i64>>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<ExpiryBasis>)]
     expiry_basis: Option<ExpiryBasis>,
     #[schema(value_type = Option<Object>)]
     default_feature_flags: Option<JsonObject>,
+    #[schema(minimum = 60, maximum = 604800)]
     lease_ttl_seconds: Option<i64>,
-    #[schema(value_type = Option<Object>)]
+    /// Immutable: sending it is 422 `IMMUTABLE_FIELD`.
+    #[schema(ignore)]
     product_id: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
+    /// Immutable: sending it is 422 `IMMUTABLE_FIELD`.
+    #[schema(ignore)]
     format: Option<serde_json::Value>,
 }
 

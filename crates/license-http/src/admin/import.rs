@@ -87,6 +87,7 @@ pub fn parse_import(text: &str) -> Result<Vec<ImportRow>, ApiError> {
     summary = "Bulk assignment from CSV (key or license_id, customer_email, customer_name); dry_run=true reports only; all or nothing",
     tag = "admin",
     params(EnvPath),
+    request_body(content = String, content_type = "text/csv", description = "A header naming `key` or `license_id`, `customer_email` and optionally `customer_name`, then one row per license"),
     responses((status = 200, description = "OK", body = ImportReport), (status = 415, description = "UNSUPPORTED_MEDIA_TYPE"), Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]

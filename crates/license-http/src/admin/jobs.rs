@@ -49,6 +49,7 @@ pub(crate) async fn job(caller: Caller, path: web::Path<IdPath>) -> Result<Json<
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GenerateBody {
+    #[schema(minimum = 1, maximum = 100000)]
     count: i64,
     customer_id: Option<Uuid>,
 }

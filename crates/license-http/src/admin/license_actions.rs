@@ -30,6 +30,11 @@ pub(crate) struct AssignBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SuspendBody {
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     reason: String,
 }
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::query::{EnvPath, IdPath};
-use super::query::{LicenseQuery, parse_opt_time, present};
+use super::query::{LicenseQuery, activation_limit_schema, parse_opt_time, present};
 use super::run;
 use crate::AppState;
 use crate::auth::{Caller, Permission as P};
@@ -25,7 +25,10 @@ pub(crate) struct LicenseBody {
     product_id: Uuid,
     generator_id: Uuid,
     customer_id: Option<Uuid>,
+    #[schema(schema_with = activation_limit_schema)]
     activation_limit: Option<i64>,
+    /// RFC 3339, in the future, before the year 9000; omitted for a lifetime license.
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
     #[schema(value_type = Option<Object>)]
     feature_flags: Option<JsonObject>,
@@ -39,21 +42,27 @@ pub(crate) struct LicensePatchBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Uuid>)]
     customer_id: Option<Option<Uuid>>,
+    #[schema(schema_with = activation_limit_schema)]
     activation_limit: Option<i64>,
+    /// RFC 3339, in the future, before the year 9000; null makes it a lifetime license.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     feature_flags: Option<JsonObject>,
     #[schema(value_type = Option<Object>)]
     metadata: Option<JsonObject>,
-    #[schema(value_type = Option<Object>)]
+    /// Immutable: sending it is 422 `IMMUTABLE_FIELD`.
+    #[schema(ignore)]
     key: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
+    /// Immutable: sending it is 422 `IMMUTABLE_FIELD`.
+    #[schema(ignore)]
     product_id: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
+    /// Immutable: sending it is 422 `IMMUTABLE_FIELD`.
+    #[schema(ignore)]
     generator_id: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
+    /// Immutable: sending it is 422 `IMMUTABLE_FIELD`.
+    #[schema(ignore)]
     environment: Option<serde_json::Value>,
 }
 

@@ -58,6 +58,7 @@ fn samples(base: &str, env: &str, key_placeholder: &str) -> CodeSamples {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PreviewQuery {
     /// The device fingerprint the offline file is for (its lease then holds `fp`).
+    #[param(max_length = 255, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
     fingerprint: Option<String>,
 }
 

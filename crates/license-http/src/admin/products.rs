@@ -18,7 +18,14 @@ use crate::respond::{Conflict, Created, Denied, Invalid, List, NoContent, NotFou
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProductBody {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     name: String,
+    /// 2–8 characters of `A-Z0-9`; starts every chunked key.
+    #[schema(pattern = r"^[A-Z0-9]{2,8}$")]
     code: String,
     #[schema(value_type = Option<Object>)]
     metadata: Option<JsonObject>,
@@ -27,12 +34,18 @@ pub(crate) struct ProductBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProductPatchBody {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     name: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<ProductStatus>)]
     status: Option<ProductStatus>,
     #[schema(value_type = Option<Object>)]
     metadata: Option<JsonObject>,
-    #[schema(value_type = Option<Object>)]
+    /// Immutable: sending it is 422 `IMMUTABLE_FIELD`.
+    #[schema(ignore)]
     code: Option<serde_json::Value>,
 }
 

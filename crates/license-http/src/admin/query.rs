@@ -132,3 +132,18 @@ pub struct IdPath {
     /// Id
     pub id: Uuid,
 }
+
+/// The schema of an optional activation limit (SPEC §3): `-1` (unlimited) or `1..=10000` — the same rule
+/// `license_core::ActivationLimit` enforces.
+pub(crate) fn activation_limit_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    let int = || ObjectBuilder::new().schema_type(Type::Integer);
+    OneOfBuilder::new()
+        .item(int().enum_values(Some([-1])))
+        .item(int().minimum(Some(1)).maximum(Some(10_000)))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .description(Some(
+            "-1 (unlimited) or 1..=10000; absent or null: the default",
+        ))
+        .into()
+}

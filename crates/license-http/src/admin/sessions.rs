@@ -55,6 +55,7 @@ pub struct SignedIn {
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     current_password: String,
+    #[schema(min_length = 12, max_length = 1024)]
     new_password: String,
 }
 
@@ -91,8 +92,18 @@ pub struct TotpEnrolment {
 pub struct SetupBody {
     /// The secret after `#` in the setup link.
     token: String,
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^\s@\x00-\x1F\x7F-\x9F]+@[^\s@\x00-\x1F\x7F-\x9F]*\.[^\s@\x00-\x1F\x7F-\x9F]*$"
+    )]
     email: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
+    )]
     name: String,
+    #[schema(min_length = 12, max_length = 1024)]
     password: String,
 }
 
@@ -102,6 +113,7 @@ pub struct SetupBody {
 pub struct SetPasswordBody {
     /// The secret after `#` in the link.
     token: String,
+    #[schema(min_length = 12, max_length = 1024)]
     password: String,
 }
 

@@ -31,6 +31,7 @@ pub(crate) async fn settings(caller: Caller) -> Result<Json<Settings>, ApiError>
     summary = "Replace the settings",
     tag = "admin",
     params(EnvPath),
+    request_body = Settings,
     responses((status = 200, description = "OK", body = Settings), Invalid, Denied),
     security(("bearer" = []), ("session" = []))
 )]

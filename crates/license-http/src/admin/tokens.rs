@@ -16,8 +16,13 @@ use crate::respond::{
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TokenBody {
+    /// 1–200 characters, no `:`, not a reserved actor name (`system`, `sweeper`, `abuse-detector`).
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^(?!\s*(?:[Ss][Yy][Ss][Tt][Ee][Mm]|[Ss][Ww][Ee][Ee][Pp][Ee][Rr]|[Aa][Bb][Uu][Ss][Ee]-[Dd][Ee][Tt][Ee][Cc][Tt][Oo][Rr])\s*$)(?=[\s\S]*\S)[^:\x00-\x1F\x7F-\x9F]+$"
+    )]
     name: String,
-    #[schema(value_type = String)]
     role: Role,
 }
 

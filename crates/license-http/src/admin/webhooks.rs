@@ -21,16 +21,50 @@ use crate::respond::{
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WebhookBody {
+    /// `http://` or `https://`, at most 2048 characters; a private address is refused unless
+    /// `KEYSMITH_WEBHOOK_ALLOW_PRIVATE=1`.
+    #[schema(
+        max_length = 2048,
+        pattern = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"
+    )]
     url: String,
+    #[schema(schema_with = event_types_schema)]
     events: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct WebhookPatchBody {
+    #[schema(
+        max_length = 2048,
+        pattern = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"
+    )]
     url: Option<String>,
+    #[schema(schema_with = optional_event_types_schema)]
     events: Option<Vec<String>>,
     enabled: Option<bool>,
+}
+
+/// The events an endpoint may subscribe to: every type the outbox emits, or `*` (all).
+fn event_types_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let names = EVENT_TYPES.iter().copied().chain(["*"]);
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(names)),
+        )
+        .into()
+}
+
+/// [`event_types_schema`], or null (unchanged).
+fn optional_event_types_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(event_types_schema())
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .into()
 }
 
 /// A URL whose host is a literal non-public address or `localhost` is refused when it is
