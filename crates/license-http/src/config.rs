@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::net::ClientIps;
+
 /// One environment: its name and database URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvConfig {
@@ -69,6 +71,9 @@ pub struct Config {
     /// The public base URL of the admin service (`KEYSMITH_PUBLIC_ADMIN_URL`, default
     /// `http://{admin_addr}`): setup and invitation links; `https` makes session cookies `Secure`.
     pub public_admin_url: String,
+    /// Proxies whose `X-Forwarded-For`/`Forwarded` headers name the client
+    /// (`KEYSMITH_TRUSTED_PROXIES`, comma-separated CIDRs; none by default).
+    pub trusted_proxies: ClientIps,
 }
 
 /// A configuration problem: which variable, and what is wrong with it.
@@ -293,7 +298,11 @@ impl Config {
                 ));
             }
         };
+        let trusted_proxies =
+            ClientIps::parse(&get("KEYSMITH_TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|e| bad("KEYSMITH_TRUSTED_PROXIES", e))?;
         Ok(Self {
+            trusted_proxies,
             control_database_url,
             public_admin_url,
             worker,
@@ -343,6 +352,20 @@ mod tests {
         assert_eq!(c.validation_addr.to_string(), "127.0.0.1:8081");
         assert_eq!(c.master_key_file, PathBuf::from("./data/master.key"));
         assert_eq!(c.rates, RateLimits::default());
+        assert_eq!(c.trusted_proxies, ClientIps::default());
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_cidr_list() {
+        let c = config(&[(
+            "KEYSMITH_TRUSTED_PROXIES",
+            "10.0.0.0/8, 2001:db8::/32,192.0.2.1",
+        )])
+        .unwrap();
+        for ip in ["10.1.1.1", "2001:db8::9", "192.0.2.1"] {
+            assert!(c.trusted_proxies.is_trusted(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(!c.trusted_proxies.is_trusted("192.0.2.2".parse().unwrap()));
     }
 
     #[test]
@@ -366,6 +389,14 @@ mod tests {
             (("KEYSMITH_LOG_FORMAT", "xml"), "KEYSMITH_LOG_FORMAT"),
             (("KEYSMITH_ADMIN_TOKEN", "short"), "KEYSMITH_ADMIN_TOKEN"),
             (("KEYSMITH_WORKER", "maybe"), "KEYSMITH_WORKER"),
+            (
+                ("KEYSMITH_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
+                "KEYSMITH_TRUSTED_PROXIES",
+            ),
+            (
+                ("KEYSMITH_TRUSTED_PROXIES", "10.0.0.0/40"),
+                "KEYSMITH_TRUSTED_PROXIES",
+            ),
             (
                 ("KEYSMITH_ADMIN_CORS_ORIGINS", "admin.example.com"),
                 "KEYSMITH_ADMIN_CORS_ORIGINS",

@@ -24,6 +24,7 @@ pub mod environments;
 pub mod error;
 pub mod extract;
 pub mod master;
+pub mod net;
 pub mod openapi;
 pub mod ops;
 pub mod public;
@@ -128,6 +129,7 @@ pub struct Shared {
     state: web::Data<AppState>,
     metrics: web::Data<telemetry::Metrics>,
     openapi: web::Data<ops::OpenApiJson>,
+    clients: web::Data<net::ClientIps>,
 }
 
 impl Shared {
@@ -144,6 +146,7 @@ impl Shared {
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson(validation_openapi())),
+            clients: web::Data::new(net::ClientIps::default()),
         }
     }
 
@@ -170,7 +173,15 @@ impl Shared {
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson(admin_openapi())),
+            clients: web::Data::new(net::ClientIps::default()),
         }
+    }
+
+    /// Believes the forwarding headers of these proxies (`KEYSMITH_TRUSTED_PROXIES`); by
+    /// default the client is the TCP peer.
+    pub fn with_client_ips(mut self, ips: net::ClientIps) -> Self {
+        self.clients = web::Data::new(ips);
+        self
     }
 
     /// The state, for background tasks.
@@ -204,6 +215,7 @@ fn common(shared: Shared, cfg: &mut web::ServiceConfig) {
     cfg.app_data(shared.state)
         .app_data(shared.metrics)
         .app_data(shared.openapi)
+        .app_data(shared.clients)
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error));

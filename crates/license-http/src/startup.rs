@@ -109,7 +109,8 @@ fn admin_server(config: &Config, envs: Environments) -> Result<Server, String> {
         operators,
         &config.public_validation_url,
         Clock::system(),
-    );
+    )
+    .with_client_ips(config.trusted_proxies.clone());
     crate::serve_admin(shared, config.admin_addr, config.admin_cors_origins.clone()).map_err(|e| {
         format!(
             "KEYSMITH_ADMIN_ADDR: cannot listen on {}: {e}",
@@ -119,7 +120,8 @@ fn admin_server(config: &Config, envs: Environments) -> Result<Server, String> {
 }
 
 fn validation_server(config: &Config, envs: Environments) -> Result<Server, String> {
-    let shared = Shared::validation(envs, config.rates);
+    let shared =
+        Shared::validation(envs, config.rates).with_client_ips(config.trusted_proxies.clone());
     crate::serve_validation(shared, config.validation_addr).map_err(|e| {
         format!(
             "KEYSMITH_VALIDATION_ADDR: cannot listen on {}: {e}",

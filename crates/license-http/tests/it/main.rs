@@ -5,6 +5,7 @@
 
 mod admin;
 mod bulk;
+mod client_ip;
 mod openapi;
 mod receiver;
 mod sessions;
