@@ -6,6 +6,7 @@
 mod admin;
 mod bulk;
 mod client_ip;
+mod flood;
 mod openapi;
 mod receiver;
 mod sessions;
