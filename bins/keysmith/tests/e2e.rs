@@ -504,3 +504,21 @@ fn the_first_admin_signs_up_from_the_logged_link_and_the_cli_adds_operators() {
         );
     }
 }
+
+#[test]
+fn a_bad_trusted_proxy_list_stops_start_up_naming_the_variable() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_keysmith"))
+        .arg("serve")
+        .env_clear()
+        .env("KEYSMITH_DATA_DIR", data.path())
+        .env("KEYSMITH_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("KEYSMITH_TRUSTED_PROXIES: \"proxy.internal\" is not an IP address"),
+        "{stderr}"
+    );
+}

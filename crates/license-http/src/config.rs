@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::net::ClientIps;
+
 /// One environment: its name and database URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvConfig {
@@ -77,6 +79,9 @@ pub struct Config {
     pub webhook_ca_file: Option<PathBuf>,
     /// `KEYSMITH_METRICS_ADDR`: a listener of its own for `/metrics` (besides the admin one).
     pub metrics_addr: Option<SocketAddr>,
+    /// Proxies whose `X-Forwarded-For`/`Forwarded` headers name the client
+    /// (`KEYSMITH_TRUSTED_PROXIES`, comma-separated CIDRs; none by default).
+    pub trusted_proxies: ClientIps,
 }
 
 /// A configuration problem: which variable, and what is wrong with it.
@@ -318,10 +323,14 @@ impl Config {
             None => None,
             v => Some(addr("KEYSMITH_METRICS_ADDR", v, "")?),
         };
+        let trusted_proxies =
+            ClientIps::parse(&get("KEYSMITH_TRUSTED_PROXIES").unwrap_or_default())
+                .map_err(|e| bad("KEYSMITH_TRUSTED_PROXIES", e))?;
         Ok(Self {
             webhook_allow_private,
             webhook_ca_file: get("KEYSMITH_WEBHOOK_CA_FILE").map(PathBuf::from),
             metrics_addr,
+            trusted_proxies,
             control_database_url,
             public_admin_url,
             worker,
@@ -395,6 +404,7 @@ mod tests {
             "webhooks go to public addresses only"
         );
         assert_eq!(c.metrics_addr, None);
+        assert_eq!(c.trusted_proxies, ClientIps::default());
     }
 
     #[test]
@@ -410,6 +420,19 @@ mod tests {
         let c = config(&[("KEYSMITH_WEBHOOK_CA_FILE", "/nonexistent/ca.pem")]).unwrap();
         let e = c.webhook_policy().unwrap_err();
         assert_eq!(e.variable, "KEYSMITH_WEBHOOK_CA_FILE");
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_cidr_list() {
+        let c = config(&[(
+            "KEYSMITH_TRUSTED_PROXIES",
+            "10.0.0.0/8, 2001:db8::/32,192.0.2.1",
+        )])
+        .unwrap();
+        for ip in ["10.1.1.1", "2001:db8::9", "192.0.2.1"] {
+            assert!(c.trusted_proxies.is_trusted(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(!c.trusted_proxies.is_trusted("192.0.2.2".parse().unwrap()));
     }
 
     #[test]
@@ -440,6 +463,14 @@ mod tests {
             (
                 ("KEYSMITH_METRICS_ADDR", "metrics"),
                 "KEYSMITH_METRICS_ADDR",
+            ),
+            (
+                ("KEYSMITH_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
+                "KEYSMITH_TRUSTED_PROXIES",
+            ),
+            (
+                ("KEYSMITH_TRUSTED_PROXIES", "10.0.0.0/40"),
+                "KEYSMITH_TRUSTED_PROXIES",
             ),
             (
                 ("KEYSMITH_ADMIN_CORS_ORIGINS", "admin.example.com"),

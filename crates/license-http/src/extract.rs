@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::AppState;
 use crate::environments::Environment;
 use crate::error::ApiError;
+use crate::net::ClientIps;
 use crate::telemetry::RequestId;
 
 /// The environment called `name`, or 404 `ENVIRONMENT_NOT_FOUND`.
@@ -27,10 +28,17 @@ pub fn environment(state: &AppState, name: &str) -> Result<Arc<Environment>, Api
         .ok_or_else(|| ApiError::EnvironmentNotFound(name.to_owned()))
 }
 
-/// The client's IP address: the TCP peer.
+/// The client's IP address, for every use (rate limits, abuse rules, login throttling, audit,
+/// activation records): the TCP peer, or behind a trusted proxy the address the proxies forward
+/// ([`ClientIps::resolve`]).
 pub fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip())
+    let peer = req
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+    match req.app_data::<web::Data<ClientIps>>() {
+        Some(ips) => ips.resolve(peer, req.headers()),
+        None => peer.to_canonical(),
+    }
 }
 
 /// The request id the telemetry middleware gave this request.

@@ -26,6 +26,7 @@ pub mod error;
 pub mod extract;
 pub mod key_search;
 pub mod master;
+pub mod net;
 pub mod openapi;
 pub mod ops;
 pub mod public;
@@ -133,6 +134,7 @@ pub struct Shared {
     metrics: web::Data<telemetry::Metrics>,
     openapi: web::Data<ops::OpenApiJson>,
     webhooks: web::Data<egress::WebhookPolicy>,
+    clients: web::Data<net::ClientIps>,
 }
 
 impl Shared {
@@ -151,6 +153,7 @@ impl Shared {
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson::new(validation_openapi())),
             webhooks: web::Data::new(egress::WebhookPolicy::public_only()),
+            clients: web::Data::new(net::ClientIps::default()),
         }
     }
 
@@ -179,6 +182,7 @@ impl Shared {
             metrics: web::Data::new(telemetry::Metrics::default()),
             openapi: web::Data::new(ops::OpenApiJson::new(admin_openapi())),
             webhooks: web::Data::new(egress::WebhookPolicy::public_only()),
+            clients: web::Data::new(net::ClientIps::default()),
         }
     }
 
@@ -199,6 +203,13 @@ impl Shared {
     /// The metrics this service records.
     pub fn metrics(&self) -> web::Data<telemetry::Metrics> {
         self.metrics.clone()
+    }
+
+    /// Believes the forwarding headers of these proxies (`KEYSMITH_TRUSTED_PROXIES`); by
+    /// default the client is the TCP peer.
+    pub fn with_client_ips(mut self, ips: net::ClientIps) -> Self {
+        self.clients = web::Data::new(ips);
+        self
     }
 
     /// The state, for background tasks.
@@ -233,6 +244,7 @@ fn common(shared: Shared, cfg: &mut web::ServiceConfig) {
         .app_data(shared.metrics)
         .app_data(shared.openapi)
         .app_data(shared.webhooks)
+        .app_data(shared.clients)
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error));

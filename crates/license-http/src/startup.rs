@@ -113,6 +113,7 @@ fn admin_server(config: &Config, envs: Environments, metrics: Metrics) -> Result
         Clock::system(),
     )
     .with_webhook_policy(policy)
+    .with_client_ips(config.trusted_proxies.clone())
     .with_metrics(metrics);
     crate::serve_admin(shared, config.admin_addr, config.admin_cors_origins.clone()).map_err(|e| {
         format!(
@@ -127,7 +128,9 @@ fn validation_server(
     envs: Environments,
     metrics: Metrics,
 ) -> Result<Server, String> {
-    let shared = Shared::validation(envs, config.rates).with_metrics(metrics);
+    let shared = Shared::validation(envs, config.rates)
+        .with_client_ips(config.trusted_proxies.clone())
+        .with_metrics(metrics);
     crate::serve_validation(shared, config.validation_addr).map_err(|e| {
         format!(
             "KEYSMITH_VALIDATION_ADDR: cannot listen on {}: {e}",

@@ -46,14 +46,12 @@ fn delay(failures: u32, free: u32, max: Duration) -> Duration {
     }
 }
 
-/// The client's address as counted: IPv6 by its /64 (one host may hold all of it).
+/// The client's address as counted: [`crate::net::bucket`], the unit every limiter counts in
+/// (IPv6 by its /64: one host may hold all of it).
 fn client(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
+    match crate::net::bucket(ip) {
+        v4 @ IpAddr::V4(_) => v4.to_string(),
+        v6 @ IpAddr::V6(_) => format!("{v6}/{}", crate::net::IPV6_CLIENT_PREFIX),
     }
 }
 

@@ -414,10 +414,16 @@ pub async fn activate(
     if outcome == Outcome::NotFound {
         state.limiter.record_unknown(ip)?;
     }
-    if let (Outcome::LimitExceeded { .. }, Some(l)) = (outcome, &answer.license)
-        && let Some(rule) = state.abuse.refused(&rules, l.id, &fp_text, now)
-    {
-        suspend_for_abuse(env_for_abuse, l.id, rule, request_id(&req)).await;
+    let rule = match (outcome, &answer.license) {
+        (Outcome::LimitExceeded { .. }, Some(l)) => state
+            .abuse
+            .refused(&rules, l.id, &fp_text, now)
+            .map(|r| (l.id, r)),
+        (Outcome::Activated, Some(l)) => state.abuse.churned(&rules, l.id, now).map(|r| (l.id, r)),
+        _ => None,
+    };
+    if let Some((license, rule)) = rule {
+        suspend_for_abuse(env_for_abuse, license, rule, request_id(&req)).await;
     }
     let success = outcome.is_success();
     let body = ActivationResponse {
@@ -463,11 +469,22 @@ pub async fn deactivate(
     let fingerprint = check_fingerprint(&body.fingerprint)?;
     let Client { ip, actor, now } = admit(&state, &req, &key)?;
     let key_for_block = key.clone();
-    let result = web::block(move || {
-        env.store()
-            .deactivate(&actor, now, &key_for_block, &fingerprint)
+    let env_for_abuse = env.clone();
+    let result = web::block(move || -> Result<_, ApiError> {
+        let rules = env.settings()?.abuse;
+        Ok((
+            env.store()
+                .deactivate(&actor, now, &key_for_block, &fingerprint),
+            rules,
+        ))
     })
-    .await?;
+    .await??;
+    let (result, rules) = result;
+    if let Ok(a) = &result
+        && let Some(rule) = state.abuse.churned(&rules, a.license_id, now)
+    {
+        suspend_for_abuse(env_for_abuse, a.license_id, rule, request_id(&req)).await;
+    }
     let (status, body) = match result {
         Ok(a) => (
             StatusCode::OK,

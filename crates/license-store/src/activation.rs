@@ -172,9 +172,10 @@ impl Store {
         answer(decision, l, (p, ttl), act)
     }
 
-    /// Activates an instance (`POST /activate`). The license row is locked (PostgreSQL) or the
-    /// database write lock held (SQLite) from the count of active activations to the insert, so
-    /// the limit holds under any concurrency.
+    /// Activates an instance (`POST /activate`). An unknown key is answered without a write
+    /// transaction. Otherwise the license row is locked (PostgreSQL) or the database write lock
+    /// held (SQLite) from the count of active activations to the insert, so the limit holds under
+    /// any concurrency.
     pub fn activate(
         &self,
         actor: &Actor,
@@ -191,7 +192,14 @@ impl Store {
         if let Some(m) = &new.metadata {
             validate::object("metadata", m)?;
         }
-        self.conn()?.write(|c| {
+        let mut conn = self.conn()?;
+        // An unknown key is answered from a read: guessing never takes the write lock (on SQLite
+        // one lock for the whole database). The write transaction looks the key up again, and
+        // the limit check stays inside it.
+        if find_by_key(self.digests(), &mut conn, raw_key)?.is_none() {
+            return Ok(Answer::not_found());
+        }
+        conn.write(|c| {
             let Some((found, p, ttl)) = load_with_product(self.digests(), c, raw_key)? else {
                 return Ok(Answer::not_found());
             };
@@ -269,7 +277,8 @@ impl Store {
     }
 
     /// Deactivates the active activation of `fingerprint` on the license of `raw_key`
-    /// (`POST /deactivate`). `NotFound` when there is none.
+    /// (`POST /deactivate`). `NotFound` when there is none, found out without a write
+    /// transaction.
     pub fn deactivate(
         &self,
         actor: &Actor,
@@ -277,7 +286,14 @@ impl Store {
         raw_key: &str,
         fingerprint: &Fingerprint,
     ) -> StoreResult<Activation> {
-        self.conn()?.write(|c| {
+        let not_found = || StoreError::NotFound {
+            entity: "activation",
+        };
+        let mut conn = self.conn()?;
+        // Looked up with reads first: an unknown key or fingerprint never takes the write lock.
+        let l = find_by_key(self.digests(), &mut conn, raw_key)?.ok_or_else(not_found)?;
+        active_activation(&mut conn, &l.id, fingerprint.as_str())?.ok_or_else(not_found)?;
+        conn.write(|c| {
             let l = find_by_key(self.digests(), c, raw_key)?.ok_or(StoreError::NotFound {
                 entity: "activation",
             })?;

@@ -1,6 +1,18 @@
-//! Bulk assignment from a CSV import (`POST /licenses/import`): every row in one transaction,
-//! all or nothing; a dry run does the same work and rolls it back, so it reports exactly what a
-//! real run would do.
+//! Bulk assignment from a CSV import (`POST /licenses/import`), all or nothing (SPEC §8) without
+//! holding the write lock for the whole file:
+//!
+//! 1. **Plan**: every row is checked with reads only (one read transaction, no write lock), the
+//!    effects of earlier rows on later ones simulated (a license listed twice, a customer the
+//!    file creates and then reuses). A dry run stops here; so does a file with any row error —
+//!    nothing is written.
+//! 2. **Apply**: in batches of [`MAX_BATCH`] rows, each its own short write transaction, so
+//!    activations and other writers get the lock between batches. Each row is checked again as
+//!    it is written. A row the plan passed but that fails now (a license revoked or a customer
+//!    created by someone else in between) rolls its batch back and stops the import; the report
+//!    says which rows were applied (`rows_applied`). Assignments are idempotent (a row already
+//!    applied is `unchanged`), so sending the same file again finishes the job.
+
+use std::collections::HashMap;
 
 use diesel::prelude::*;
 use license_core::{Action, DigestKey, LicenseStatus};
@@ -19,6 +31,7 @@ use crate::license_rows::{
     apply, event_of, find_by_key, load_license, lock_license, log_change, parse_status,
     save_license,
 };
+use crate::limits::MAX_BATCH;
 use crate::model::{ExpiryBasis, LIFETIME, expiry_to_db};
 use crate::rows::{CustomerRow, LicenseRow};
 use crate::schema::customers;
@@ -42,7 +55,8 @@ pub struct RowReport {
     pub license_id: Option<Uuid>,
     pub key_display: Option<String>,
     pub customer_email: String,
-    /// `assign`, `reassign`, `unchanged`, or `error`.
+    /// `assign`, `reassign`, `unchanged`, `error`, or `not_applied` (the import stopped
+    /// before this row: a license changed between the check and the write).
     pub action: &'static str,
     pub customer_created: bool,
     pub error: Option<String>,
@@ -53,8 +67,11 @@ pub struct RowReport {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportReport {
     pub dry_run: bool,
-    /// Whether the changes were committed (no errors and not a dry run).
+    /// Whether every change was committed (no errors and not a dry run).
     pub applied: bool,
+    /// Rows committed: all of them when `applied`; fewer when a license changed between the
+    /// check and the write (send the file again to finish: applied rows come back `unchanged`).
+    pub rows_applied: usize,
     pub rows: usize,
     pub errors: usize,
     pub assigned: usize,
@@ -201,9 +218,126 @@ fn import_row(
     Ok(report)
 }
 
+/// A customer as the plan knows it: one that exists, or one this import creates (by email).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Who {
+    Existing(String),
+    New(String),
+}
+
+/// What earlier rows of the file changed, as the plan sees it.
+#[derive(Debug, Default)]
+struct Plan {
+    /// By lower-cased email.
+    customers: HashMap<String, Who>,
+    /// License id → status and customer after the rows so far.
+    licenses: HashMap<String, (LicenseStatus, Option<Who>)>,
+}
+
+/// Checks one row with reads only, as [`import_row`] would apply it after the rows before it.
+fn plan_row(
+    digests: &DigestKey,
+    c: &mut DbConn,
+    now: OffsetDateTime,
+    row: &ImportRow,
+    plan: &mut Plan,
+) -> StoreResult<RowReport> {
+    let mut report = RowReport {
+        line: row.line,
+        license_id: None,
+        key_display: None,
+        customer_email: row.customer_email.trim().to_owned(),
+        action: "error",
+        customer_created: false,
+        error: None,
+    };
+    let l = match locate(digests, c, row)? {
+        Ok(l) => l,
+        Err(e) => {
+            report.error = Some(e);
+            return Ok(report);
+        }
+    };
+    report.license_id = Uuid::parse_str(&l.id).ok();
+    report.key_display = Some(l.key_display.clone());
+    let (status, current) = match plan.licenses.get(&l.id) {
+        Some(known) => known.clone(),
+        None => (parse_status(&l)?, l.customer_id.clone().map(Who::Existing)),
+    };
+    if !status.is_editable() {
+        report.error = Some(format!("license is {status} and cannot be assigned"));
+        return Ok(report);
+    }
+    let email = row.customer_email.trim().to_lowercase();
+    let who = match plan.customers.get(&email) {
+        Some(w) => w.clone(),
+        None => {
+            let w = match find_customer(c, &row.customer_email)? {
+                Some(cu) => Who::Existing(cu.id),
+                None => {
+                    let Some(name) = row.customer_name.clone().filter(|n| !n.trim().is_empty())
+                    else {
+                        report.error =
+                            Some("customer_name: required to create a new customer".into());
+                        return Ok(report);
+                    };
+                    let new = NewCustomer {
+                        name,
+                        email: row.customer_email.clone(),
+                        metadata: None,
+                    };
+                    if let Err(e) = customer_row(new, now) {
+                        report.error = Some(e.to_string());
+                        return Ok(report);
+                    }
+                    report.customer_created = true;
+                    Who::New(email.clone())
+                }
+            };
+            plan.customers.insert(email, w.clone());
+            w
+        }
+    };
+    if current.as_ref() == Some(&who) {
+        report.action = "unchanged";
+        return Ok(report);
+    }
+    let (action, after) = if status == LicenseStatus::Available {
+        ("assign", LicenseStatus::Assigned)
+    } else {
+        ("reassign", status)
+    };
+    plan.licenses.insert(l.id.clone(), (after, Some(who)));
+    report.action = action;
+    Ok(report)
+}
+
+fn report(
+    dry_run: bool,
+    applied: bool,
+    rows_applied: usize,
+    results: Vec<RowReport>,
+) -> ImportReport {
+    let count = |a: &str| results.iter().filter(|r| r.action == a).count();
+    ImportReport {
+        dry_run,
+        applied,
+        rows_applied,
+        rows: results.len(),
+        errors: count("error"),
+        assigned: count("assign"),
+        reassigned: count("reassign"),
+        unchanged: count("unchanged"),
+        customers_created: results.iter().filter(|r| r.customer_created).count(),
+        results,
+    }
+}
+
 impl Store {
-    /// Imports assignments: all rows in one transaction, committed only when every row is good
-    /// and this is not a dry run.
+    /// Imports assignments, all or nothing: every row is checked first with reads only; only a
+    /// file without errors, and not a dry run, is then written, in batches of [`MAX_BATCH`] rows
+    /// (one short write transaction each). See the module documentation for a license that
+    /// changes between the check and the write.
     pub fn import_assignments(
         &self,
         actor: &Actor,
@@ -211,34 +345,55 @@ impl Store {
         rows: &[ImportRow],
         dry_run: bool,
     ) -> StoreResult<ImportReport> {
+        let mut conn = self.conn()?;
+        let planned = conn.read(|c| {
+            let mut plan = Plan::default();
+            rows.iter()
+                .map(|row| plan_row(self.digests(), c, now, row, &mut plan))
+                .collect::<StoreResult<Vec<_>>>()
+        })?;
+        if dry_run || planned.iter().any(|r| r.error.is_some()) {
+            return Ok(report(dry_run, false, 0, planned));
+        }
         let mut results = Vec::with_capacity(rows.len());
-        let outcome = self.conn()?.write(|c| {
-            for row in rows {
-                results.push(import_row(self.digests(), c, actor, now, row)?);
+        for batch in rows.chunks(MAX_BATCH) {
+            let mut done = Vec::with_capacity(batch.len());
+            let outcome = conn.write(|c| {
+                for row in batch {
+                    done.push(import_row(self.digests(), c, actor, now, row)?);
+                }
+                if done.iter().any(|r| r.error.is_some()) {
+                    Err(StoreError::RolledBack)
+                } else {
+                    Ok(())
+                }
+            });
+            match outcome {
+                Ok(()) => results.append(&mut done),
+                Err(StoreError::RolledBack) => {
+                    let applied = results.len();
+                    for r in &mut done {
+                        if r.error.is_none() {
+                            r.action = "not_applied";
+                            r.customer_created = false;
+                        }
+                    }
+                    results.append(&mut done);
+                    results.extend(rows[results.len()..].iter().map(|row| RowReport {
+                        line: row.line,
+                        license_id: row.license_id,
+                        key_display: None,
+                        customer_email: row.customer_email.trim().to_owned(),
+                        action: "not_applied",
+                        customer_created: false,
+                        error: None,
+                    }));
+                    return Ok(report(false, false, applied, results));
+                }
+                Err(e) => return Err(e),
             }
-            let failed = results.iter().any(|r| r.error.is_some());
-            if failed || dry_run {
-                Err(StoreError::RolledBack)
-            } else {
-                Ok(())
-            }
-        });
-        let applied = match outcome {
-            Ok(()) => true,
-            Err(StoreError::RolledBack) => false,
-            Err(e) => return Err(e),
-        };
-        let count = |a: &str| results.iter().filter(|r| r.action == a).count();
-        Ok(ImportReport {
-            dry_run,
-            applied,
-            rows: results.len(),
-            errors: count("error"),
-            assigned: count("assign"),
-            reassigned: count("reassign"),
-            unchanged: count("unchanged"),
-            customers_created: results.iter().filter(|r| r.customer_created).count(),
-            results,
-        })
+        }
+        let applied = results.len();
+        Ok(report(false, true, applied, results))
     }
 }

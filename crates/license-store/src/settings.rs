@@ -13,7 +13,9 @@ use crate::model::to_db;
 use crate::rows::SettingRow;
 use crate::schema::settings;
 
-/// Abuse detection rules (SPEC §9); off while both thresholds are `None`.
+/// Abuse detection rules (SPEC §9); each rule is off while its threshold is `None`. Thresholds
+/// are 1..=[`MAX_ABUSE_THRESHOLD`] and windows 1..=[`MAX_ABUSE_WINDOW_MINUTES`] minutes, which
+/// bounds what the detector remembers per license.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -24,6 +26,57 @@ pub struct AbuseRules {
     pub refused_window_minutes: Option<u32>,
     /// Suspend after more than this many distinct client IPs validate one license in an hour.
     pub max_ips_per_hour: Option<u32>,
+    /// Suspend after more than this many activations and deactivations of one license through
+    /// the validation API...
+    pub max_churn: Option<u32>,
+    /// ...within this many minutes (default 60).
+    pub churn_window_minutes: Option<u32>,
+}
+
+/// The largest abuse-rule threshold.
+pub const MAX_ABUSE_THRESHOLD: u32 = 1000;
+/// The longest abuse-rule window (a day).
+pub const MAX_ABUSE_WINDOW_MINUTES: u32 = 1440;
+
+impl AbuseRules {
+    /// Checks every threshold and window; an error names the field (`abuse.max_churn`).
+    pub fn validate(&self) -> StoreResult<()> {
+        let thresholds = [
+            (
+                "abuse.max_refused_fingerprints",
+                self.max_refused_fingerprints,
+            ),
+            ("abuse.max_ips_per_hour", self.max_ips_per_hour),
+            ("abuse.max_churn", self.max_churn),
+        ];
+        for (field, v) in thresholds {
+            if let Some(v) = v
+                && !(1..=MAX_ABUSE_THRESHOLD).contains(&v)
+            {
+                return Err(StoreError::invalid(
+                    field,
+                    format!("must be 1..={MAX_ABUSE_THRESHOLD} (or null: rule off), got {v}"),
+                ));
+            }
+        }
+        let windows = [
+            ("abuse.refused_window_minutes", self.refused_window_minutes),
+            ("abuse.churn_window_minutes", self.churn_window_minutes),
+        ];
+        for (field, v) in windows {
+            if let Some(v) = v
+                && !(1..=MAX_ABUSE_WINDOW_MINUTES).contains(&v)
+            {
+                return Err(StoreError::invalid(
+                    field,
+                    format!(
+                        "must be 1..={MAX_ABUSE_WINDOW_MINUTES} minutes (a day; null: 60), got {v}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The settings of one environment (SPEC §3), with their defaults.
@@ -74,7 +127,7 @@ impl Settings {
                 format!("must be 1..=36500, got {}", self.audit_retention_days),
             ));
         }
-        Ok(())
+        self.abuse.validate()
     }
 
     /// The grace period as a duration.

@@ -194,6 +194,36 @@ impl TestControlDb {
     }
 }
 
+/// SQLite's write lock, held by a connection of its own (`BEGIN IMMEDIATE`) until dropped: a
+/// long write elsewhere, for tests of what must not wait for one.
+pub struct WriteLock(diesel::SqliteConnection);
+
+impl std::fmt::Debug for WriteLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteLock")
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        self.0.batch_execute("ROLLBACK").unwrap();
+    }
+}
+
+impl TestDb {
+    /// Takes the SQLite database's write lock until the guard is dropped (panics on PostgreSQL,
+    /// which has no database-wide write lock).
+    pub fn hold_write_lock(&self) -> WriteLock {
+        let path = self
+            .url
+            .strip_prefix("sqlite://")
+            .expect("a SQLite test database");
+        let mut c = diesel::SqliteConnection::establish(path).unwrap();
+        c.batch_execute("BEGIN IMMEDIATE").unwrap();
+        WriteLock(c)
+    }
+}
+
 /// One test body, run on SQLite and on PostgreSQL: `both_backends! { fn name(db) { ... } }`
 /// makes tests `name::sqlite` and `name::postgres`, each with a fresh `TestDb` in `db`.
 #[macro_export]

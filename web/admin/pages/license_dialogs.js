@@ -315,14 +315,33 @@ export async function preview(ctx, l) {
           try {
             await post(ctx.path(`/activations/${a.id}/deactivate`));
             toast(`Instance ${a.fingerprint} deactivated`);
-            fillRows((await get(ctx.path(`/licenses/${l.id}/activations`))).items);
+            show(await get(ctx.path(`/licenses/${l.id}/activations`)), false);
           } catch (e) { toast(e.message, 'error'); }
         },
       }, 'Deactivate instance') : null))));
-  fillRows(p.activations);
+  // The history comes a page at a time (50, newest first); "Show more" follows next_cursor.
+  let shown = [];
+  let cursor = null;
+  const shownCount = h('p', { class: 'muted', 'aria-live': 'polite' });
+  const more = h('button', {
+    type: 'button',
+    onclick: async () => {
+      try {
+        show(await get(ctx.path(`/licenses/${l.id}/activations?cursor=${encodeURIComponent(cursor)}`)), true);
+      } catch (e) { toast(e.message, 'error'); }
+    },
+  }, 'Show more activations');
+  const show = (page, append) => {
+    shown = append ? shown.concat(page.items) : page.items;
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
+    fill(shownCount, shown.length < page.total ? `Showing ${shown.length} of ${page.total} activations.` : '');
+    fillRows(shown);
+  };
+  show({ items: p.activations, total: p.activations_total ?? p.activations.length, next_cursor: p.activations_next_cursor }, false);
   await openDialog({
     title: `Preview ${lic.key_display}`, wide: true,
     body: [h('h3', {}, 'Details'), details, h('h3', {}, 'Offline validation file'), file,
-      h('h3', {}, 'Code samples'), samples, h('h3', {}, 'Activations'), h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Activation history' }, history)],
+      h('h3', {}, 'Code samples'), samples, h('h3', {}, 'Activations'), h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Activation history' }, history), shownCount, more],
   });
 }

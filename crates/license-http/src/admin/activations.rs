@@ -2,7 +2,9 @@
 //! history, and deactivating one instance (frees a slot).
 
 use actix_web::web::{self, Json};
-use license_store::activations::{ActivationFilter, ActivationView};
+use license_store::activations::{
+    ActivationCursor, ActivationFilter, ActivationPage, ActivationView,
+};
 use license_store::model::{Activation, ActivationStatus};
 use serde::Deserialize;
 
@@ -66,23 +68,63 @@ pub(crate) async fn activations(
     ))
 }
 
+/// `GET /licenses/{id}/activations` query: a page of the history.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryQuery {
+    /// Activations per page, 1..=500 (default 50).
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The history page `q` asks for: (limit, cursor); errors name the field.
+pub(crate) fn history_page(
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> Result<(i64, Option<ActivationCursor>), ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_HISTORY_PAGE);
+    if !(1..=license_store::Page::MAX_LIMIT).contains(&limit) {
+        return Err(bad("limit", &format!("must be 1..=500, got {limit}")));
+    }
+    let cursor = match cursor.filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(ActivationCursor::parse(c).ok_or_else(|| {
+            bad(
+                "cursor",
+                "is not a cursor this API gave out (pass next_cursor back as it is)",
+            )
+        })?),
+    };
+    Ok((limit, cursor))
+}
+
+/// Activations per history page unless asked otherwise.
+pub(crate) const DEFAULT_HISTORY_PAGE: i64 = 50;
+
 #[utoipa::path(
     get,
     path = "/v1/{env}/licenses/{id}/activations",
-    summary = "A license's activations, newest first",
+    summary = "A license's activations, newest first, a page at a time (limit ≤ 500, default 50; cursor = the previous page's next_cursor)",
     tag = "admin",
-    params(IdPath),
-    responses((status = 200, description = "OK", body = List<Activation>), NotFound, Denied),
+    params(IdPath, HistoryQuery),
+    responses((status = 200, description = "OK", body = ActivationPage), BadRequest, NotFound, Denied),
     security(("bearer" = []), ("session" = []))
 )]
 pub(crate) async fn license_activations(
     caller: Caller,
     path: web::Path<IdPath>,
-) -> Result<List<Activation>, ApiError> {
+    q: web::Query<HistoryQuery>,
+) -> Result<Json<ActivationPage>, ApiError> {
     caller.require(P::Read)?;
     let id = path.id;
-    Ok(List::all(
-        run(&caller, move |s, _, _| s.license_activations(id)).await?,
+    let (limit, cursor) = history_page(q.limit, q.cursor.as_deref())?;
+    Ok(Json(
+        run(&caller, move |s, _, _| {
+            s.license_activations(id, limit, cursor)
+        })
+        .await?,
     ))
 }
 

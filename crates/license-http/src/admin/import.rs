@@ -1,5 +1,7 @@
 //! Bulk assignment from CSV (`POST /licenses/import`): `key` or `license_id`, `customer_email`,
-//! `customer_name`; `dry_run=true` only reports; all or nothing, with per-row errors.
+//! `customer_name`; `dry_run=true` only reports; all or nothing, with per-row errors. The file
+//! is bounded (rows, columns, line length) and checked before anything is written; the store
+//! then writes it in batches (`license_store::import`).
 
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
@@ -23,17 +25,43 @@ pub(crate) struct ImportQuery {
     dry_run: Option<bool>,
 }
 
+/// Most columns a line of the import may have.
+pub const MAX_IMPORT_COLUMNS: usize = 16;
+/// Longest line of the import, in bytes.
+pub const MAX_IMPORT_LINE_BYTES: usize = 4096;
+/// Most rows (besides the header) one import may have.
+pub const MAX_IMPORT_ROWS: usize = 100_000;
+
+/// Splits one line, refusing an over-long line or too many columns (the error names the line).
+fn fields(n: usize, line: &str) -> Result<Vec<String>, ApiError> {
+    if line.len() > MAX_IMPORT_LINE_BYTES {
+        return Err(ApiError::InvalidRequest(format!(
+            "line {n}: {} bytes; a line may have at most {MAX_IMPORT_LINE_BYTES}",
+            line.len()
+        )));
+    }
+    let f = split_csv(line);
+    if f.len() > MAX_IMPORT_COLUMNS {
+        return Err(ApiError::InvalidRequest(format!(
+            "line {n}: {} columns; a line may have at most {MAX_IMPORT_COLUMNS}",
+            f.len()
+        )));
+    }
+    Ok(f)
+}
+
 /// Parses the import CSV: a header naming `key` or `license_id`, `customer_email`, and
-/// optionally `customer_name`; fields may be quoted.
+/// optionally `customer_name`; fields may be quoted. At most [`MAX_IMPORT_ROWS`] rows of at most
+/// [`MAX_IMPORT_COLUMNS`] columns and [`MAX_IMPORT_LINE_BYTES`] bytes; a 400 names the line.
 pub fn parse_import(text: &str) -> Result<Vec<ImportRow>, ApiError> {
     let mut lines = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines
+    let (h, header) = lines
         .next()
         .ok_or_else(|| ApiError::InvalidRequest("body: the CSV is empty".into()))?;
-    let cols: Vec<String> = split_csv(header)
+    let cols: Vec<String> = fields(h + 1, header)?
         .iter()
         .map(|c| c.trim().to_lowercase())
         .collect();
@@ -53,7 +81,13 @@ pub fn parse_import(text: &str) -> Result<Vec<ImportRow>, ApiError> {
         .ok_or_else(|| ApiError::InvalidRequest("header: needs a customer_email column".into()))?;
     let mut rows = Vec::new();
     for (i, line) in lines {
-        let f = split_csv(line);
+        if rows.len() == MAX_IMPORT_ROWS {
+            return Err(ApiError::InvalidRequest(format!(
+                "line {}: more than {MAX_IMPORT_ROWS} rows; split the file",
+                i + 1
+            )));
+        }
+        let f = fields(i + 1, line)?;
         let get = |c: Option<usize>| {
             c.and_then(|c| f.get(c))
                 .map(|v| v.trim().to_owned())
@@ -72,11 +106,6 @@ pub fn parse_import(text: &str) -> Result<Vec<ImportRow>, ApiError> {
             customer_email: get(Some(email)).unwrap_or_default(),
             customer_name: get(name),
         });
-        if rows.len() > 100_000 {
-            return Err(ApiError::InvalidRequest(
-                "body: at most 100000 rows per import".into(),
-            ));
-        }
     }
     Ok(rows)
 }
@@ -84,7 +113,7 @@ pub fn parse_import(text: &str) -> Result<Vec<ImportRow>, ApiError> {
 #[utoipa::path(
     post,
     path = "/v1/{env}/licenses/import",
-    summary = "Bulk assignment from CSV (key or license_id, customer_email, customer_name); dry_run=true reports only; all or nothing",
+    summary = "Bulk assignment from CSV (key or license_id, customer_email, customer_name; at most 100000 rows, 16 columns, 4096 bytes a line); dry_run=true reports only; all or nothing: every row checked before any is written, then written in batches of 500",
     tag = "admin",
     params(EnvPath),
     request_body(content = String, content_type = "text/csv", description = "A header naming `key` or `license_id`, `customer_email` and optionally `customer_name`, then one row per license"),
@@ -155,5 +184,44 @@ mod tests {
         assert!(parse_import("customer_email\nx@example.com").is_err());
         assert!(parse_import("key\nK").is_err());
         assert!(parse_import("license_id,customer_email\nnot-a-uuid,x@example.com").is_err());
+    }
+
+    fn refusal(text: &str) -> String {
+        match parse_import(text) {
+            Err(ApiError::InvalidRequest(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn import_csv_is_bounded_in_columns_line_length_and_rows() {
+        let wide = format!("key,customer_email{}\n", ",x".repeat(15));
+        assert!(
+            refusal(&wide).starts_with("line 1: 17 columns"),
+            "{}",
+            refusal(&wide)
+        );
+        let long = format!(
+            "key,customer_email\nK,a@example.com\nK,{}@example.com\n",
+            "a".repeat(4100)
+        );
+        assert!(
+            refusal(&long).starts_with("line 3: 4"),
+            "{}",
+            refusal(&long)
+        );
+        let mut many = String::from("key,customer_email\n");
+        for i in 0..=MAX_IMPORT_ROWS {
+            many.push_str(&format!("K{i},a@example.com\n"));
+        }
+        assert_eq!(
+            refusal(&many),
+            format!(
+                "line {}: more than 100000 rows; split the file",
+                MAX_IMPORT_ROWS + 2
+            )
+        );
+        many.truncate(many.trim_end().rfind('\n').unwrap() + 1);
+        assert_eq!(parse_import(&many).unwrap().len(), MAX_IMPORT_ROWS);
     }
 }

@@ -1,12 +1,14 @@
-//! The preview of a license (`GET /licenses/{id}/preview`): the license, its activations, a
-//! signed offline validation file (SPEC §6) when the license would validate now, and code
-//! samples that call this deployment's validation API with the masked key as a placeholder.
+//! The preview of a license (`GET /licenses/{id}/preview`): the license, its newest activations
+//! (one history page, with the cursor for the rest), a signed offline validation file (SPEC §6)
+//! when the license would validate now, and code samples that call this deployment's validation
+//! API with the masked key as a placeholder.
 
 use actix_web::web::{self, Json};
 use license_store::model::{Activation, LicenseView};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::activations::DEFAULT_HISTORY_PAGE;
 use super::query::{IdPath, bad};
 use crate::auth::{Caller, Permission as P};
 use crate::error::ApiError;
@@ -26,7 +28,13 @@ pub struct CodeSamples {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Preview {
     license: LicenseView,
+    /// The newest activations: the first page of `GET /licenses/{id}/activations`.
     activations: Vec<Activation>,
+    /// How many activations the license ever had.
+    activations_total: i64,
+    /// The cursor for the rest of the history (`GET /licenses/{id}/activations?cursor=`), or
+    /// null when `activations` is all of it.
+    activations_next_cursor: Option<String>,
     /// None when the license would not validate now.
     offline_file: Option<OfflineFile>,
     /// Why there is no offline file: the validation code the license would get (`REVOKED`, ...).
@@ -65,7 +73,7 @@ pub(crate) struct PreviewQuery {
 #[utoipa::path(
     get,
     path = "/v1/{env}/licenses/{id}/preview",
-    summary = "License, activations, a signed offline file (audited; bound to `fingerprint` when given) and code samples",
+    summary = "License, its newest activations (one page; activations_next_cursor continues in /activations), a signed offline file (audited; bound to `fingerprint` when given) and code samples",
     tag = "admin",
     params(IdPath, PreviewQuery),
     responses((status = 200, description = "OK", body = Preview), BadRequest, NotFound, Denied),
@@ -89,7 +97,9 @@ pub(crate) async fn preview(
     let (env, id, actor) = (caller.env.clone(), path.id, caller.actor.clone());
     let (view, activations, lease) = web::block(move || -> Result<_, ApiError> {
         let view = env.store().license(id)?;
-        let activations = env.store().license_activations(id)?;
+        let activations = env
+            .store()
+            .license_activations(id, DEFAULT_HISTORY_PAGE, None)?;
         let settings = env.settings()?;
         let now = OffsetDateTime::now_utc();
         let l = &view.license;
@@ -138,7 +148,9 @@ pub(crate) async fn preview(
     };
     Ok(Json(Preview {
         license: view,
-        activations,
+        activations: activations.items,
+        activations_total: activations.total,
+        activations_next_cursor: activations.next_cursor,
         offline_file,
         offline_file_refused,
         code_samples,

@@ -4,7 +4,10 @@
 #![expect(clippy::unwrap_used, reason = "tests fail loudly on any error")]
 
 mod admin;
+mod bounded;
 mod bulk;
+mod client_ip;
+mod flood;
 mod hardening;
 mod openapi;
 mod receiver;

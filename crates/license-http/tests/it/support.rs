@@ -106,6 +106,15 @@ impl TestApp {
         self
     }
 
+    /// Both services believe the forwarding headers of `proxies` (a `KEYSMITH_TRUSTED_PROXIES`
+    /// value).
+    pub fn trusting(mut self, proxies: &str) -> Self {
+        let ips = license_http::net::ClientIps::parse(proxies).unwrap();
+        self.validation = self.validation.with_client_ips(ips.clone());
+        self.admin = self.admin.with_client_ips(ips);
+        self
+    }
+
     /// The admin service's time.
     pub fn now(&self) -> OffsetDateTime {
         *self.clock.lock().unwrap()
@@ -134,13 +143,13 @@ impl TestApp {
 
     /// Sends `req` to the validation service from a fixed client address.
     pub async fn send(&self, req: TestRequest) -> Reply {
+        self.send_from("203.0.113.7:5000", req).await
+    }
+
+    /// Sends `req` to the validation service from TCP peer `peer` (`ip:port`).
+    pub async fn send_from(&self, peer: &str, req: TestRequest) -> Reply {
         let app = test::init_service(validation_app(self.validation.clone())).await;
-        let res = test::call_service(
-            &app,
-            req.peer_addr("203.0.113.7:5000".parse().unwrap())
-                .to_request(),
-        )
-        .await;
+        let res = test::call_service(&app, req.peer_addr(peer.parse().unwrap()).to_request()).await;
         read(res).await
     }
 

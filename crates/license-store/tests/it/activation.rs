@@ -72,8 +72,9 @@ both_backends! {
             let view = db.license(lic.license.license.id).unwrap();
             assert_eq!(view.license.activations_active, 5);
             let active = db
-                .license_activations(lic.license.license.id)
+                .license_activations(lic.license.license.id, 500, None)
                 .unwrap()
+                .items
                 .into_iter()
                 .filter(|a| a.status == ActivationStatus::Active)
                 .count();
@@ -168,7 +169,7 @@ both_backends! {
         db.activate(&admin(), t0, key, activation("h"), Duration::ZERO).unwrap();
         let seen = |t| {
             db.validate(&admin(), t, key, Some(&fp("h")), None, Duration::ZERO).unwrap();
-            db.license_activations(lic.license.license.id).unwrap()[0].last_validated_at
+            db.license_activations(lic.license.license.id, 1, None).unwrap().items[0].last_validated_at
         };
         assert_eq!(seen(t0 + Duration::seconds(30)), t0, "within a minute: no write");
         assert_eq!(seen(t0 + Duration::seconds(59)), t0);

@@ -124,7 +124,7 @@ both_backends! {
         let v = db.act(&admin(), now(), id, LicenseAction::Revoke).unwrap();
         assert_eq!(v.license.status, LicenseStatus::Revoked);
         assert_eq!(v.license.activations_active, 0);
-        let acts = db.license_activations(id).unwrap();
+        let acts = db.license_activations(id, 50, None).unwrap().items;
         assert_eq!(acts.len(), 3);
         assert!(acts.iter().all(|a| a.status == ActivationStatus::Deactivated && a.deactivated_at.is_some()));
         let val = db.validate(&admin(), now(), key_of(&lic), None, None, Duration::ZERO).unwrap();
