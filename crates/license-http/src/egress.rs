@@ -56,6 +56,12 @@ impl WebhookPolicy {
     /// non-public address or `localhost` (a name that resolves somewhere private is caught
     /// when a delivery connects). The message names what to do.
     pub fn check_url(&self, url: &str) -> Result<(), String> {
+        if !url_shape(url) {
+            return Err(format!(
+                "is not a valid http:// or https:// URL (host of letters, digits, '.' and '-', \
+                 optional :port, then a path of printable ASCII; {URL_PATTERN})"
+            ));
+        }
         let uri: ureq::http::Uri = url
             .parse()
             .map_err(|_| "is not a valid http:// or https:// URL".to_owned())?;
@@ -83,6 +89,55 @@ impl WebhookPolicy {
         }
         Ok(())
     }
+}
+
+/// The shape of a webhook URL, as the OpenAPI document states it: `http` or `https`, a host of
+/// ASCII letters, digits, `.` and `-`, an optional port 1..=65535, a path of printable ASCII
+/// but `<`, `>` and `` ` `` (which no HTTP request line may carry).
+/// [`url_shape`] checks exactly this, and also takes a bracketed IPv6 address as the host
+/// (`http://[2001:db8::1]/`), which the document leaves out.
+pub const URL_PATTERN: &str = r"^https?://[A-Za-z0-9.-]+(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[!-;=?-_a-~]*)?$";
+
+/// Whether `url` has the shape of [`URL_PATTERN`] (written out: no regex engine needed).
+pub fn url_shape(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    // An IPv6 literal is bracketed; its colons are not the port's.
+    let (host_ok, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let Some((inside, after)) = v6.split_once(']') else {
+                return false;
+            };
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None if after.is_empty() => None,
+                None => return false,
+            };
+            (inside.parse::<std::net::Ipv6Addr>().is_ok(), port)
+        }
+        None => {
+            let (host, port) = authority
+                .split_once(':')
+                .map_or((authority, None), |(h, p)| (h, Some(p)));
+            let ok = !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            (ok, port)
+        }
+    };
+    host_ok
+        && port.is_none_or(|p| {
+            !p.starts_with('0') && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+        })
+        && path
+            .bytes()
+            .all(|b| (b'!'..=b'~').contains(&b) && !matches!(b, b'<' | b'>' | b'`'))
 }
 
 /// Whether deliveries to `ip` are refused under the default policy: loopback, private
@@ -251,6 +306,38 @@ pub fn error_class(e: &ureq::Error) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_url_shape_is_the_documents_pattern() {
+        let doc: serde_json::Value = serde_json::from_str(&crate::admin_openapi()).unwrap();
+        let documented =
+            &doc["components"]["schemas"]["WebhookBody"]["properties"]["url"]["pattern"];
+        assert_eq!(
+            documented, URL_PATTERN,
+            "one rule for the document and the server"
+        );
+        for ok in [
+            "https://hooks.example.com/k?t=1",
+            "http://a",
+            "http://x.y:65535/",
+            "https://h:8443",
+        ] {
+            assert!(url_shape(ok), "{ok}");
+        }
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http://a:0",
+            "http://a:65536",
+            "http://a:08",
+            "http://a b",
+            "http://é.com",
+            "http://a/\u{7f}",
+            "http://XTl:842*",
+        ] {
+            assert!(!url_shape(bad), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

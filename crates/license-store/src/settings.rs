@@ -21,15 +21,20 @@ use crate::schema::settings;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AbuseRules {
     /// Suspend after more than this many distinct fingerprints refused with `LIMIT_EXCEEDED`...
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub max_refused_fingerprints: Option<u32>,
     /// ...within this many minutes.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1440))]
     pub refused_window_minutes: Option<u32>,
     /// Suspend after more than this many distinct client IPs validate one license in an hour.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub max_ips_per_hour: Option<u32>,
     /// Suspend after more than this many activations and deactivations of one license through
     /// the validation API...
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub max_churn: Option<u32>,
     /// ...within this many minutes (default 60).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1440))]
     pub churn_window_minutes: Option<u32>,
 }
 
@@ -84,11 +89,23 @@ impl AbuseRules {
 #[serde(deny_unknown_fields, default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Settings {
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 30))]
     pub grace_period_days: u32,
+    #[cfg_attr(feature = "openapi", schema(minimum = 60, maximum = 604800))]
     pub offline_file_ttl_seconds: u32,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36500))]
     pub audit_retention_days: u32,
+    #[serde(deserialize_with = "object_only")]
     pub abuse: AbuseRules,
     pub reveal_requires_reauth: bool,
+}
+
+/// Reads `abuse` from a JSON object only (serde would also take an array of its fields in
+/// order, which the API does not offer).
+fn object_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AbuseRules, D::Error> {
+    use serde::de::Error;
+    let map = serde_json::Map::deserialize(d)?;
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom)
 }
 
 impl Default for Settings {

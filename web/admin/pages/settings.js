@@ -23,9 +23,11 @@ export async function render(main, ctx) {
   const grace = numberInput('grace_period_days', s.grace_period_days, { min: 0, max: 30 });
   const ttl = numberInput('offline_file_ttl_seconds', s.offline_file_ttl_seconds, { min: 60, max: 604800 });
   const retention = numberInput('audit_retention_days', s.audit_retention_days, { min: 1, max: 36500 });
-  const maxRefused = numberInput('abuse.max_refused_fingerprints', s.abuse.max_refused_fingerprints, { min: 0 });
-  const windowMinutes = numberInput('abuse.refused_window_minutes', s.abuse.refused_window_minutes, { min: 1 });
-  const maxIps = numberInput('abuse.max_ips_per_hour', s.abuse.max_ips_per_hour, { min: 0 });
+  const maxRefused = numberInput('abuse.max_refused_fingerprints', s.abuse.max_refused_fingerprints, { min: 1, max: 1000 });
+  const windowMinutes = numberInput('abuse.refused_window_minutes', s.abuse.refused_window_minutes, { min: 1, max: 1440 });
+  const maxIps = numberInput('abuse.max_ips_per_hour', s.abuse.max_ips_per_hour, { min: 1, max: 1000 });
+  const maxChurn = numberInput('abuse.max_churn', s.abuse.max_churn, { min: 1, max: 1000 });
+  const churnWindow = numberInput('abuse.churn_window_minutes', s.abuse.churn_window_minutes, { min: 1, max: 1440 });
   const reauth = checkbox('Ask for the password again before Reveal and Preview', {
     name: 'reveal_requires_reauth', checked: s.reveal_requires_reauth,
     hint: 'Revealing a full key or downloading an offline file from the console then needs the operator\'s password from the last 5 minutes. API tokens are exempt.',
@@ -42,7 +44,9 @@ export async function render(main, ctx) {
     section('abuse', 'Abuse detection', 'A license that breaks a rule is suspended automatically (actor abuse-detector, the rule in its suspension reason). Leave a limit blank to turn its rule off.',
       field('Refused devices: at most', maxRefused, 'Suspend after more than this many different devices are refused for the activation limit within the window below. Blank: off.'),
       field('Refused devices: window (minutes)', windowMinutes, 'The window of the rule above. Blank: 60 minutes.'),
-      field('Client IPs per hour: at most', maxIps, 'Suspend after more than this many different IP addresses validate one license within an hour (IPv6 counted per /64). Blank: off.')),
+      field('Client IPs per hour: at most', maxIps, 'Suspend after more than this many different IP addresses validate one license within an hour (IPv6 counted per /64). Blank: off.'),
+      field('Device churn: at most', maxChurn, 'Suspend after more than this many activations plus deactivations of one license within the window below: a key passed from machine to machine. 1 to 1000. Blank: off.'),
+      field('Device churn: window (minutes)', churnWindow, 'The window of the churn rule: 1 to 1440 minutes. Blank: 60 minutes.')),
     section('security', 'Audit and security', null,
       field('Audit retention (days)', retention, 'Audit entries older than this are deleted once a day: 1 to 36500. 365 keeps a year.'),
       reauth.box));
@@ -66,6 +70,8 @@ export async function render(main, ctx) {
             max_refused_fingerprints: optionalNumber(maxRefused),
             refused_window_minutes: optionalNumber(windowMinutes),
             max_ips_per_hour: optionalNumber(maxIps),
+            max_churn: optionalNumber(maxChurn),
+            churn_window_minutes: optionalNumber(churnWindow),
           },
           reveal_requires_reauth: reauth.input.checked,
         });

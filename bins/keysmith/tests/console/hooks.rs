@@ -330,13 +330,15 @@ fn settings_saved_in_the_browser_are_what_the_api_reads_and_a_viewer_only_reads_
     b.type_into("textbox", "Refused devices: at most", "3");
     b.type_into("textbox", "Refused devices: window (minutes)", "10");
     b.type_into("textbox", "Client IPs per hour: at most", "5");
+    b.type_into("textbox", "Device churn: at most", "12");
+    b.type_into("textbox", "Device churn: window (minutes)", "30");
     b.click("button", "Save settings");
     b.toast("Settings saved");
     let s = server.api("GET", "/settings", None);
     assert_eq!(s["grace_period_days"], 7, "{s}");
     assert_eq!(
         s["abuse"],
-        json!({"max_refused_fingerprints": 3, "refused_window_minutes": 10, "max_ips_per_hour": 5})
+        json!({"max_refused_fingerprints": 3, "refused_window_minutes": 10, "max_ips_per_hour": 5, "max_churn": 12, "churn_window_minutes": 30})
     );
 
     // Invalid values: each error next to the field the API names; nothing is saved.

@@ -74,8 +74,12 @@ pub(crate) async fn activations(
 #[into_params(parameter_in = Query)]
 pub(crate) struct HistoryQuery {
     /// Activations per page, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (`<microseconds>_<activation id>`).
+    #[param(
+        pattern = r"^-?[0-9]{1,17}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cursor: Option<String>,
 }
 

@@ -25,7 +25,7 @@ pub(crate) struct WebhookBody {
     /// `KEYSMITH_WEBHOOK_ALLOW_PRIVATE=1`.
     #[schema(
         max_length = 2048,
-        pattern = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"
+        pattern = r"^https?://[A-Za-z0-9.-]+(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[!-;=?-_a-~]*)?$"
     )]
     url: String,
     #[schema(schema_with = event_types_schema)]
@@ -37,7 +37,7 @@ pub(crate) struct WebhookBody {
 pub(crate) struct WebhookPatchBody {
     #[schema(
         max_length = 2048,
-        pattern = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$"
+        pattern = r"^https?://[A-Za-z0-9.-]+(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[!-;=?-_a-~]*)?$"
     )]
     url: Option<String>,
     #[schema(schema_with = optional_event_types_schema)]
