@@ -57,10 +57,11 @@ impl WebhookPolicy {
     /// when a delivery connects). The message names what to do.
     pub fn check_url(&self, url: &str) -> Result<(), String> {
         if !url_shape(url) {
-            return Err(format!(
-                "is not a valid http:// or https:// URL (host of letters, digits, '.' and '-', \
-                 optional :port, then a path of printable ASCII; {URL_PATTERN})"
-            ));
+            return Err(
+                "must be an http:// or https:// URL: a host of letters, digits, '.' and '-', an \
+                 optional :port, then a path of printable ASCII"
+                    .to_owned(),
+            );
         }
         let uri: ureq::http::Uri = url
             .parse()

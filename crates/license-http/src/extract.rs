@@ -59,6 +59,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))?;
     integral_floats_as_integers(&mut value);
+    from_value(value)
+}
+
+/// Reads `T` from a parsed JSON body, naming the path of whatever does not fit.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();

@@ -95,17 +95,8 @@ pub struct Settings {
     pub offline_file_ttl_seconds: u32,
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 36500))]
     pub audit_retention_days: u32,
-    #[serde(deserialize_with = "object_only")]
     pub abuse: AbuseRules,
     pub reveal_requires_reauth: bool,
-}
-
-/// Reads `abuse` from a JSON object only (serde would also take an array of its fields in
-/// order, which the API does not offer).
-fn object_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AbuseRules, D::Error> {
-    use serde::de::Error;
-    let map = serde_json::Map::deserialize(d)?;
-    serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom)
 }
 
 impl Default for Settings {

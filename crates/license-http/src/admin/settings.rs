@@ -37,10 +37,15 @@ pub(crate) async fn settings(caller: Caller) -> Result<Json<Settings>, ApiError>
 )]
 pub(crate) async fn put_settings(
     caller: Caller,
-    body: ApiJson<Settings>,
+    body: ApiJson<serde_json::Value>,
 ) -> Result<Json<Settings>, ApiError> {
     caller.require(P::Administer)?;
-    let new = body.0;
+    // serde would also read `abuse` from an array of its fields in order; the API takes an
+    // object (or nothing) there.
+    if body.0.get("abuse").is_some_and(|a| !a.is_object()) {
+        return Err(ApiError::InvalidRequest("abuse: must be an object".into()));
+    }
+    let new: Settings = crate::extract::from_value(body.0)?;
     let saved = run(&caller, move |s, a, now| s.put_settings(a, now, &new)).await?;
     caller.env.invalidate();
     Ok(Json(saved))

@@ -237,3 +237,72 @@ fn the_servers_routes_and_methods_are_the_documents() {
         }
     });
 }
+
+/// Every route the source registers (`route("…", web::<method>())` and `web::resource("…")`
+/// under its module's scope) is in its service's document: a route added without documentation
+/// fails here. `/openapi.json` (the document itself) and the console's `/admin` files are the
+/// only routes outside the documents.
+#[test]
+fn every_route_in_the_source_is_documented() {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+    let read = |p: &str| std::fs::read_to_string(format!("{src}/{p}")).unwrap();
+    let mut files: Vec<(String, &str, &str)> = vec![
+        (read("validation.rs"), "/v1/{env}", "validation"),
+        (read("ops.rs"), "", "both"),
+    ];
+    for entry in std::fs::read_dir(format!("{src}/admin")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let scope = match name.as_str() {
+            "sessions.rs" => "/v1/auth",
+            "operators.rs" => "/v1/operators",
+            _ => "/v1/{env}",
+        };
+        files.push((std::fs::read_to_string(&path).unwrap(), scope, "admin"));
+    }
+    let docs: Vec<(&str, serde_json::Value)> = vec![
+        (
+            "validation",
+            serde_json::from_str(&license_http::validation_openapi()).unwrap(),
+        ),
+        (
+            "admin",
+            serde_json::from_str(&license_http::admin_openapi()).unwrap(),
+        ),
+    ];
+    let mut found = 0;
+    for (text, scope, service) in &files {
+        // Each `route("/path", web::method()` or `resource("/path")…route(web::method()`.
+        for (i, _) in text
+            .match_indices("route(\"")
+            .chain(text.match_indices("resource(\""))
+        {
+            let start = text[i..].find('"').unwrap() + i + 1;
+            let end = start + text[start..].find('"').unwrap();
+            let path = format!("{scope}{}", &text[start..end]);
+            if path.ends_with("/openapi.json")
+                || path.starts_with("/admin")
+                || path.contains("{path")
+            {
+                continue;
+            }
+            let method = ["get", "post", "put", "patch", "delete"]
+                .into_iter()
+                .filter_map(|m| text[end..].find(&format!("web::{m}()")).map(|at| (at, m)))
+                .min()
+                .unwrap()
+                .1;
+            let documented = docs
+                .iter()
+                .filter(|(n, _)| *service == "both" || n == service)
+                .any(|(_, d)| d["paths"][path.as_str()].get(method).is_some());
+            assert!(
+                documented,
+                "{service}: {} {path} is served but not documented",
+                method.to_uppercase()
+            );
+            found += 1;
+        }
+    }
+    assert!(found > 60, "the scan found {found} routes");
+}
