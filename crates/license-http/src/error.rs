@@ -230,7 +230,7 @@ pub fn path_error(
     err: actix_web::error::PathError,
     req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    let doc = req.app_data::<actix_web::web::Data<crate::ops::OpenApiJson>>();
+    let doc = req.app_data::<actix_web::web::Data<crate::document::OpenApiJson>>();
     if let Some(allow) = doc.and_then(|d| d.exact_methods(req.path()))
         && !allow.iter().any(|m| m == req.method().as_str())
     {

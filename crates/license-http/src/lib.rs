@@ -20,6 +20,7 @@ pub mod auth;
 pub mod config;
 pub mod console;
 pub mod credentials;
+pub mod document;
 pub mod egress;
 pub mod environments;
 pub mod error;
@@ -132,7 +133,7 @@ impl Operators {
 pub struct Shared {
     state: web::Data<AppState>,
     metrics: web::Data<telemetry::Metrics>,
-    openapi: web::Data<ops::OpenApiJson>,
+    openapi: web::Data<document::OpenApiJson>,
     webhooks: web::Data<egress::WebhookPolicy>,
     clients: web::Data<net::ClientIps>,
 }
@@ -151,7 +152,7 @@ impl Shared {
                 key_searches: key_search::KeySearchThrottle::default(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
-            openapi: web::Data::new(ops::OpenApiJson::new(validation_openapi())),
+            openapi: web::Data::new(document::OpenApiJson::new(validation_openapi())),
             webhooks: web::Data::new(egress::WebhookPolicy::public_only()),
             clients: web::Data::new(net::ClientIps::default()),
         }
@@ -180,7 +181,7 @@ impl Shared {
                 key_searches: key_search::KeySearchThrottle::default(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),
-            openapi: web::Data::new(ops::OpenApiJson::new(admin_openapi())),
+            openapi: web::Data::new(document::OpenApiJson::new(admin_openapi())),
             webhooks: web::Data::new(egress::WebhookPolicy::public_only()),
             clients: web::Data::new(net::ClientIps::default()),
         }

@@ -19,6 +19,7 @@ pub mod import;
 pub mod jobs;
 pub mod license_actions;
 pub mod licenses;
+pub mod links;
 pub mod operators;
 pub mod preview;
 pub mod products;
@@ -45,7 +46,11 @@ pub(crate) async fn run<T: Send + 'static>(
 /// (`/licenses/export.csv`, `/licenses/import`, `/jobs/{id}/keys.csv`) come before
 /// `/licenses/{id}` so they win.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    sessions::configure(cfg);
+    cfg.service(
+        web::scope("/v1/auth")
+            .configure(sessions::configure)
+            .configure(links::configure),
+    );
     operators::configure(cfg);
     cfg.service(
         web::scope("/v1/{env}")

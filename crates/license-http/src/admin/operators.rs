@@ -13,8 +13,9 @@ use license_store::tokens::Role;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::links::password_link;
 use super::query::PageQuery;
-use super::sessions::{operators, password_link};
+use super::sessions::operators;
 use crate::AppState;
 use crate::auth::SessionCaller;
 use crate::error::ApiError;

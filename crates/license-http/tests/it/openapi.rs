@@ -254,7 +254,7 @@ fn every_route_in_the_source_is_documented() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_str().unwrap().to_owned();
         let scope = match name.as_str() {
-            "sessions.rs" => "/v1/auth",
+            "sessions.rs" | "links.rs" => "/v1/auth",
             "operators.rs" => "/v1/operators",
             _ => "/v1/{env}",
         };
@@ -305,4 +305,25 @@ fn every_route_in_the_source_is_documented() {
         }
     }
     assert!(found > 60, "the scan found {found} routes");
+}
+
+/// The webhook URL rule the server checks (`egress::url_shape`) is the pattern the document
+/// states: one definition.
+#[test]
+fn the_documented_webhook_url_pattern_is_the_servers() {
+    let doc: serde_json::Value = serde_json::from_str(&license_http::admin_openapi()).unwrap();
+    for body in ["WebhookBody", "WebhookPatchBody"] {
+        let documented = &doc["components"]["schemas"][body]["properties"]["url"];
+        let pattern = documented["pattern"].as_str().or_else(|| {
+            documented["oneOf"]
+                .as_array()?
+                .iter()
+                .find_map(|s| s["pattern"].as_str())
+        });
+        assert_eq!(
+            pattern,
+            Some(license_http::egress::URL_PATTERN),
+            "{body}: {documented}"
+        );
+    }
 }
