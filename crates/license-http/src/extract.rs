@@ -56,6 +56,11 @@ pub struct ApiJson<T>(pub T);
 /// Parses `bytes` as `T`, naming the path of whatever does not fit. A number with no
 /// fractional part is an integer whatever its spelling (`2.0` is JSON Schema's integer 2).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // The usual body reads straight into `T`; only one that does not goes through a `Value`
+    // (where `2.0` can become `2`), so the hot path allocates no tree.
+    if let Ok(t) = serde_json::from_slice(bytes) {
+        return Ok(t);
+    }
     let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))?;
     integral_floats_as_integers(&mut value);

@@ -1,1 +1,2 @@
+DROP INDEX licenses_old_digests;
 ALTER TABLE licenses DROP COLUMN key_digest_version;
