@@ -3,7 +3,6 @@
 //! issued before the restart still verifies against the keys published after it.
 #![expect(clippy::unwrap_used, reason = "test: any failure fails the test")]
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,13 +13,8 @@ use license_store::Store;
 use license_store::testkit::{Fixture, key_of};
 use serde_json::{Value, json};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
+use common::{agent, free_port, wait_for};
 
 struct Server {
     child: Child,
@@ -53,19 +47,8 @@ fn launch(data: &Path, port: u16, admin_port: u16, level: &str, log: impl Into<S
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while agent().get(format!("{base}/healthz")).call().is_err() {
-        assert!(Instant::now() < deadline, "keysmith did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(&format!("{base}/healthz"), "keysmith");
     Server { child, base }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
 }
 
 fn post(base: &str, path: &str, body: Value) -> (u16, Value) {
@@ -332,26 +315,7 @@ fn a_mint_job_killed_mid_run_finishes_after_restart_and_keys_never_reach_the_log
 
 /// `keysmith` with `args`, the configuration of `launch` and `stdin` piped in.
 fn cli(data: &Path, args: &[&str], stdin: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keysmith"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KEYSMITH_DATA_DIR", data)
-        .env("KEYSMITH_ENVIRONMENTS", "production")
-        .env("KEYSMITH_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    common::cli(data, "production", args, stdin)
 }
 
 /// `POST` as JSON to the admin service; the status, the body and the session cookie it sets.

@@ -4,30 +4,16 @@
 //! the second runs no workers. Whatever caching validation gains later must keep this true.
 #![expect(clippy::unwrap_used, reason = "test: any failure fails the test")]
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod common;
+use common::{agent, free_port, wait_for};
+
 const TOKEN: &str = "ks_instances_bootstrap_token_0123456789ab";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
-}
 
 /// A `keysmith serve` process, killed when dropped.
 struct Instance {
@@ -64,11 +50,7 @@ fn instance(data: &Path, db_url: &str, worker: bool) -> Instance {
         .spawn()
         .unwrap();
     let admin = format!("http://127.0.0.1:{admin_port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while agent().get(format!("{admin}/healthz")).call().is_err() {
-        assert!(Instant::now() < deadline, "keysmith did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(&format!("{admin}/healthz"), "keysmith");
     Instance {
         child,
         admin,

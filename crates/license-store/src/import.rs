@@ -62,6 +62,21 @@ pub struct RowReport {
     pub error: Option<String>,
 }
 
+impl RowReport {
+    /// The report of `row` before anything is known of it, with `action`.
+    fn of(row: &ImportRow, action: &'static str) -> Self {
+        Self {
+            line: row.line,
+            license_id: None,
+            key_display: None,
+            customer_email: row.customer_email.trim().to_owned(),
+            action,
+            customer_created: false,
+            error: None,
+        }
+    }
+}
+
 /// The report of an import.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -140,15 +155,7 @@ fn import_row(
     now: OffsetDateTime,
     row: &ImportRow,
 ) -> StoreResult<RowReport> {
-    let mut report = RowReport {
-        line: row.line,
-        license_id: None,
-        key_display: None,
-        customer_email: row.customer_email.trim().to_owned(),
-        action: "error",
-        customer_created: false,
-        error: None,
-    };
+    let mut report = RowReport::of(row, "error");
     let found = match locate(digests, c, row)? {
         Ok(l) => l,
         Err(e) => {
@@ -242,15 +249,7 @@ fn plan_row(
     row: &ImportRow,
     plan: &mut Plan,
 ) -> StoreResult<RowReport> {
-    let mut report = RowReport {
-        line: row.line,
-        license_id: None,
-        key_display: None,
-        customer_email: row.customer_email.trim().to_owned(),
-        action: "error",
-        customer_created: false,
-        error: None,
-    };
+    let mut report = RowReport::of(row, "error");
     let l = match locate(digests, c, row)? {
         Ok(l) => l,
         Err(e) => {
@@ -380,13 +379,8 @@ impl Store {
                     }
                     results.append(&mut done);
                     results.extend(rows[results.len()..].iter().map(|row| RowReport {
-                        line: row.line,
                         license_id: row.license_id,
-                        key_display: None,
-                        customer_email: row.customer_email.trim().to_owned(),
-                        action: "not_applied",
-                        customer_created: false,
-                        error: None,
+                        ..RowReport::of(row, "not_applied")
                     }));
                     return Ok(report(false, false, applied, results));
                 }

@@ -1,7 +1,6 @@
 //! The browser-test harness: the real `keysmith` binary on a fresh data folder ([`Server`]) and
 //! headless Chromium over WebDriver ([`Browser`]), elements found by ARIA role and accessible name.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,21 +12,7 @@ pub(crate) const PASSWORD: &str = "console test passphrase";
 const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub(crate) fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
-}
+pub(crate) use crate::common::{agent, free_port, wait_for};
 
 /// Kills a child process when dropped.
 pub(crate) struct Guard(pub(crate) Child);
@@ -39,14 +24,6 @@ impl Drop for Guard {
     }
 }
 
-pub(crate) fn wait_for(url: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while agent().get(url).call().is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// `keysmith` on a fresh data folder: an operator per role, the demo product, and licenses.
 pub(crate) struct Server {
     _child: Guard,
@@ -55,28 +32,14 @@ pub(crate) struct Server {
     dir: tempfile::TempDir,
 }
 
+/// `keysmith <args>` on `dir` (both environments); its standard output.
 pub(crate) fn keysmith(dir: &Path, args: &[&str], stdin: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keysmith"))
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KEYSMITH_DATA_DIR", dir)
-        .env("KEYSMITH_ENVIRONMENTS", "production,staging")
-        .env("KEYSMITH_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "keysmith {args:?} failed");
+    let out = crate::common::cli(dir, "production,staging", args, stdin);
+    assert!(
+        out.status.success(),
+        "keysmith {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 

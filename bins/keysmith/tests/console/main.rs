@@ -6,6 +6,9 @@
 //! Without chromedriver the tests print why and pass locally; in CI (`CI` set) they fail.
 #![expect(clippy::unwrap_used, reason = "test: any failure fails the test")]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod catalog;
 mod harness;
 mod hooks;
