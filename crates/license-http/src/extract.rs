@@ -61,14 +61,15 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Ok(t) = serde_json::from_slice(bytes) {
         return Ok(t);
     }
-    let mut value: serde_json::Value = serde_json::from_slice(bytes)
+    let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::InvalidRequest(format!("invalid JSON body: {e}")))?;
-    integral_floats_as_integers(&mut value);
     from_value(value)
 }
 
-/// Reads `T` from a parsed JSON body, naming the path of whatever does not fit.
-pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+/// Reads `T` from a parsed JSON body (a number like `2.0` reads as the integer 2), naming the
+/// path of whatever does not fit.
+pub fn from_value<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T, ApiError> {
+    integral_floats_as_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();

@@ -33,6 +33,7 @@ pub mod ops;
 pub mod public;
 pub mod ratelimit;
 pub mod respond;
+pub mod schema;
 pub mod startup;
 pub mod telemetry;
 pub mod throttle;

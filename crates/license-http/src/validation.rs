@@ -64,17 +64,9 @@ pub struct ActivateRequest {
         pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
     )]
     pub fingerprint: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
-    )]
+    #[schema(value_type = Option<crate::schema::Name>)]
     pub name: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
-    )]
+    #[schema(value_type = Option<crate::schema::Name>)]
     pub platform: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<JsonObject>,

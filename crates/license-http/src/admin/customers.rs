@@ -16,16 +16,9 @@ use crate::respond::{Conflict, Created, Denied, Invalid, List, NoContent, NotFou
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CustomerBody {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
-    )]
+    #[schema(value_type = crate::schema::Name)]
     name: String,
-    #[schema(
-        max_length = 254,
-        pattern = r"^[^\s@\x00-\x1F\x7F-\x9F]+@[^\s@\x00-\x1F\x7F-\x9F]*\.[^\s@\x00-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(value_type = crate::schema::Email)]
     email: String,
     #[schema(value_type = Option<Object>)]
     metadata: Option<JsonObject>,
@@ -34,16 +27,9 @@ pub(crate) struct CustomerBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CustomerPatchBody {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
-    )]
+    #[schema(value_type = Option<crate::schema::Name>)]
     name: Option<String>,
-    #[schema(
-        max_length = 254,
-        pattern = r"^[^\s@\x00-\x1F\x7F-\x9F]+@[^\s@\x00-\x1F\x7F-\x9F]*\.[^\s@\x00-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(value_type = Option<crate::schema::Email>)]
     email: Option<String>,
     #[schema(value_type = Option<Object>)]
     metadata: Option<JsonObject>,

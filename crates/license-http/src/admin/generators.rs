@@ -21,11 +21,7 @@ use crate::respond::{Conflict, Created, Denied, Invalid, List, NoContent, NotFou
 #[serde(deny_unknown_fields)]
 pub(crate) struct GeneratorBody {
     product_id: Uuid,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
-    )]
+    #[schema(value_type = crate::schema::Name)]
     name: String,
     /// `{"kind":"uuid"}`, `{"kind":"chunked","chunks","chunk_len","check"}` or
     /// `{"kind":"pattern","pattern"}`, carrying at least 80 random bits (SPEC §5).
@@ -46,11 +42,7 @@ pub(crate) struct GeneratorBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GeneratorPatchBody {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
-    )]
+    #[schema(value_type = Option<crate::schema::Name>)]
     name: Option<String>,
     #[schema(schema_with = activation_limit_schema)]
     default_activation_limit: Option<i64>,

@@ -22,16 +22,9 @@ use crate::extract::{ApiJson, client_ip, request_id};
 pub struct SetupBody {
     /// The secret after `#` in the setup link.
     token: String,
-    #[schema(
-        max_length = 254,
-        pattern = r"^[^\s@\x00-\x1F\x7F-\x9F]+@[^\s@\x00-\x1F\x7F-\x9F]*\.[^\s@\x00-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(value_type = crate::schema::Email)]
     email: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
-    )]
+    #[schema(value_type = crate::schema::Name)]
     name: String,
     #[schema(min_length = 12, max_length = 1024)]
     password: String,

@@ -26,16 +26,9 @@ use crate::respond::{CreatedWithSecret, List, NoStore, Secret};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteBody {
-    #[schema(
-        max_length = 254,
-        pattern = r"^[^\s@\x00-\x1F\x7F-\x9F]+@[^\s@\x00-\x1F\x7F-\x9F]*\.[^\s@\x00-\x1F\x7F-\x9F]*$"
-    )]
+    #[schema(value_type = crate::schema::Email)]
     email: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
-    )]
+    #[schema(value_type = crate::schema::Name)]
     name: String,
     /// Role per environment, e.g. `{"production": "viewer", "staging": "admin"}`.
     #[schema(value_type = Object)]
@@ -46,11 +39,7 @@ pub struct InviteBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorPatchBody {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
-    )]
+    #[schema(value_type = Option<crate::schema::Name>)]
     name: Option<String>,
     /// Replaces every role.
     #[schema(value_type = Option<Object>)]

@@ -18,11 +18,7 @@ use crate::respond::{Conflict, Created, Denied, Invalid, List, NoContent, NotFou
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProductBody {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
-    )]
+    #[schema(value_type = crate::schema::Name)]
     name: String,
     /// 2–8 characters of `A-Z0-9`; starts every chunked key.
     #[schema(pattern = r"^[A-Z0-9]{2,8}$")]
@@ -34,11 +30,7 @@ pub(crate) struct ProductBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProductPatchBody {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
-    )]
+    #[schema(value_type = Option<crate::schema::Name>)]
     name: Option<String>,
     #[schema(value_type = Option<ProductStatus>)]
     status: Option<ProductStatus>,
