@@ -57,6 +57,11 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         customers: usize,
     },
+    /// Email (KEYSMITH_SMTP_URL, KEYSMITH_MAIL_FROM).
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
     /// Print a service's OpenAPI document (`validation` or `admin`).
     Openapi {
         /// `validation`.
@@ -102,6 +107,16 @@ enum OperatorCommand {
     ResetPassword {
         #[arg(long)]
         email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Send a test email now through the configured relay, and say what happened.
+    Test {
+        /// The recipient.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -206,6 +221,9 @@ async fn main() {
             customers,
             keys_out.as_deref(),
         ),
+        Command::Mail {
+            command: MailCommand::Test { to },
+        } => mail_test(&config(), &to),
         Command::Openapi { service } => match service.as_str() {
             "validation" => println!("{}", license_http::validation_openapi()),
             "admin" => println!("{}", license_http::admin_openapi()),
@@ -378,4 +396,24 @@ fn describe_roles(roles: &BTreeMap<String, Role>) -> String {
         .map(|(e, r)| format!("{e}={}", r.as_str()))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// `keysmith mail test --to E`: one mail through the configured relay, synchronously.
+fn mail_test(config: &Config, to: &str) {
+    let Some(mail) = &config.mail else {
+        fail("KEYSMITH_SMTP_URL: not set; email is off (set it and KEYSMITH_MAIL_FROM)");
+    };
+    let mailer = license_http::mailer::Mailer::new(mail).unwrap_or_else(|e| fail(&e.to_string()));
+    let message = license_store::mail_templates::RenderedMail {
+        subject: "Keysmith test email".into(),
+        text: "This is a test email from Keysmith. Email works.\n".into(),
+        html: "<p>This is a test email from Keysmith. Email works.</p>".into(),
+    };
+    match mailer.send(to, &message) {
+        Ok(()) => println!("sent a test email to {to}"),
+        Err(e) => fail(&format!(
+            "the test email to {to} was not sent ({}): {}",
+            e.class, e.detail
+        )),
+    }
 }

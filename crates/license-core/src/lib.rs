@@ -48,6 +48,7 @@ pub mod keys;
 pub mod lease;
 pub mod seal;
 pub mod state;
+pub mod template;
 pub mod totp;
 
 pub use decision::{

@@ -177,7 +177,7 @@ fn presented(req: &HttpRequest) -> Result<Presented, ApiError> {
 }
 
 /// An unsafe method (anything but GET, HEAD, OPTIONS) on cookie auth needs the CSRF header.
-fn check_csrf(req: &HttpRequest, secret: &str) -> Result<(), ApiError> {
+pub(crate) fn check_csrf(req: &HttpRequest, secret: &str) -> Result<(), ApiError> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }

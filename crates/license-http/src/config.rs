@@ -62,6 +62,11 @@ pub struct Config {
     pub public_validation_url: String,
     /// Whether this process runs the lifecycle worker (`KEYSMITH_WORKER`, `on` by default).
     pub worker: bool,
+    /// Whether the validation service serves the customer portal (`KEYSMITH_PORTAL`, `on` by
+    /// default).
+    pub portal: bool,
+    /// Email through SMTP (`KEYSMITH_SMTP_URL`, `KEYSMITH_MAIL_FROM`); `None`: no email.
+    pub mail: Option<crate::mailer::MailConfig>,
     /// Origins a browser frontend may call the admin API from (`KEYSMITH_ADMIN_CORS_ORIGINS`,
     /// comma-separated; none by default).
     pub admin_cors_origins: Vec<String>,
@@ -206,6 +211,15 @@ fn control_url(
     Ok(url)
 }
 
+/// A switch: `on` (the default) or `off`.
+fn on_off(var: &str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(bad(var, format!("{other:?} is not on or off"))),
+    }
+}
+
 /// A public base URL (`http://` or `https://`, no trailing slash kept).
 fn public_url(var: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
     let url = value.unwrap_or_else(|| default.to_owned());
@@ -296,16 +310,9 @@ impl Config {
             get("KEYSMITH_PUBLIC_ADMIN_URL"),
             &format!("http://{admin_addr}"),
         )?;
-        let worker = match get("KEYSMITH_WORKER").as_deref().map(str::trim) {
-            None | Some("on") => true,
-            Some("off") => false,
-            Some(other) => {
-                return Err(bad(
-                    "KEYSMITH_WORKER",
-                    format!("{other:?} is not on or off"),
-                ));
-            }
-        };
+        let worker = on_off("KEYSMITH_WORKER", get("KEYSMITH_WORKER"))?;
+        let portal = on_off("KEYSMITH_PORTAL", get("KEYSMITH_PORTAL"))?;
+        let mail = crate::mailer::MailConfig::from_lookup(get)?;
         let webhook_allow_private = match get("KEYSMITH_WEBHOOK_ALLOW_PRIVATE")
             .as_deref()
             .map(str::trim)
@@ -334,6 +341,8 @@ impl Config {
             control_database_url,
             public_admin_url,
             worker,
+            portal,
+            mail,
             admin_cors_origins,
             data_dir,
             environments,

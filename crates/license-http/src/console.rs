@@ -78,38 +78,49 @@ fn secure(mut res: HttpResponse) -> HttpResponse {
     res
 }
 
-fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
-    ASSETS
+fn asset(
+    assets: &'static [(&str, &str, &[u8])],
+    path: &str,
+) -> Option<(&'static str, &'static [u8])> {
+    assets
         .iter()
         .find(|(p, _, _)| *p == path)
         .map(|(_, mime, bytes)| (*mime, *bytes))
 }
 
-/// `GET /admin/{path}`: a file, or the page shell for any other path (a page of the console).
-pub async fn serve(req: HttpRequest) -> HttpResponse {
-    let path = req.match_info().get("path").unwrap_or_default();
-    let (mime, bytes) = asset(path)
-        .or_else(|| {
-            // A missing script or stylesheet is a 404, not the shell (which would fail to parse).
-            let looks_like_file = path.rsplit('/').next().is_some_and(|s| s.contains('.'));
-            (!looks_like_file).then(|| asset("index.html")).flatten()
-        })
-        .unwrap_or(("text/plain; charset=utf-8", b"not found"));
-    let status = if bytes == b"not found" {
-        actix_web::http::StatusCode::NOT_FOUND
-    } else {
-        actix_web::http::StatusCode::OK
+/// A file of `assets`, or the page shell (`index.html`) for any other path that does not look
+/// like a file, with the console's security headers. Shared with the portal.
+pub(crate) fn serve_from(assets: &'static [(&str, &str, &[u8])], path: &str) -> HttpResponse {
+    let found = asset(assets, path).or_else(|| {
+        // A missing script or stylesheet is a 404, not the shell (which would fail to parse).
+        let looks_like_file = path.rsplit('/').next().is_some_and(|s| s.contains('.'));
+        (!looks_like_file).then(|| asset(assets, "index.html")).flatten()
+    });
+    let res = match found {
+        Some((mime, bytes)) => HttpResponse::Ok().content_type(mime).body(bytes),
+        None => HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("not found"),
     };
-    secure(HttpResponse::build(status).content_type(mime).body(bytes))
+    secure(res)
 }
 
-/// `/admin` → `/admin/`.
-async fn redirect() -> HttpResponse {
+/// `GET /admin/{path}`: a file, or the page shell for any other path (a page of the console).
+pub async fn serve(req: HttpRequest) -> HttpResponse {
+    serve_from(ASSETS, req.match_info().get("path").unwrap_or_default())
+}
+
+/// A permanent redirect to `location` with the console's headers (`/admin` → `/admin/`).
+pub(crate) fn redirect_to(location: &'static str) -> HttpResponse {
     secure(
         HttpResponse::PermanentRedirect()
-            .insert_header((header::LOCATION, "/admin/"))
+            .insert_header((header::LOCATION, location))
             .finish(),
     )
+}
+
+async fn redirect() -> HttpResponse {
+    redirect_to("/admin/")
 }
 
 /// Routes of the console.
@@ -144,7 +155,7 @@ mod tests {
         }
         for f in &files {
             assert!(
-                asset(f).is_some(),
+                asset(ASSETS, f).is_some(),
                 "web/admin/{f} is not listed in console::ASSETS"
             );
         }

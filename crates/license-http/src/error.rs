@@ -78,6 +78,10 @@ pub enum ApiError {
     /// 500 `INTERNAL`: something that should not fail did (logged; the client sees no detail).
     #[error("internal error: {0}")]
     Internal(String),
+    /// 409 `OFFLINE_FILE_REFUSED`: the license would not validate now (`reason`: the code it
+    /// would get, e.g. `REVOKED`), so no offline file promises otherwise.
+    #[error("this license would not validate now ({0}), so there is no offline file for it")]
+    OfflineFileRefused(&'static str),
     /// 503 `UNAVAILABLE`: the blocking pool is gone (shutting down).
     #[error("service is shutting down")]
     Unavailable,
@@ -112,6 +116,11 @@ impl ApiError {
             Self::Forbidden { .. } | Self::NoAccess(_) => (S::FORBIDDEN, "FORBIDDEN", none),
             Self::Unavailable => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", none),
             Self::Gone(_) => (S::GONE, "GONE", none),
+            Self::OfflineFileRefused(reason) => (
+                S::CONFLICT,
+                "OFFLINE_FILE_REFUSED",
+                json!({"reason": reason}),
+            ),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "INTERNAL", none),
             Self::Store(e) => match e {
                 StoreError::NotFound { .. } => (S::NOT_FOUND, "NOT_FOUND", none),

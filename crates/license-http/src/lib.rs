@@ -26,10 +26,12 @@ pub mod environments;
 pub mod error;
 pub mod extract;
 pub mod key_search;
+pub mod mailer;
 pub mod master;
 pub mod net;
 pub mod openapi;
 pub mod ops;
+pub mod portal;
 pub mod public;
 pub mod ratelimit;
 pub mod respond;
@@ -137,6 +139,7 @@ pub struct Shared {
     openapi: web::Data<document::OpenApiJson>,
     webhooks: web::Data<egress::WebhookPolicy>,
     clients: web::Data<net::ClientIps>,
+    portal: web::Data<portal::PortalSite>,
 }
 
 impl Shared {
@@ -156,6 +159,7 @@ impl Shared {
             openapi: web::Data::new(document::OpenApiJson::new(validation_openapi())),
             webhooks: web::Data::new(egress::WebhookPolicy::public_only()),
             clients: web::Data::new(net::ClientIps::default()),
+            portal: web::Data::new(portal::PortalSite::default()),
         }
     }
 
@@ -185,6 +189,7 @@ impl Shared {
             openapi: web::Data::new(document::OpenApiJson::new(admin_openapi())),
             webhooks: web::Data::new(egress::WebhookPolicy::public_only()),
             clients: web::Data::new(net::ClientIps::default()),
+            portal: web::Data::new(portal::PortalSite::default()),
         }
     }
 
@@ -214,6 +219,13 @@ impl Shared {
         self
     }
 
+    /// Serves the customer portal (or not: `KEYSMITH_PORTAL=off`) at this public address of the
+    /// validation service (its sign-in links point there).
+    pub fn with_portal(mut self, site: portal::PortalSite) -> Self {
+        self.portal = web::Data::new(site);
+        self
+    }
+
     /// The state, for background tasks.
     pub fn state(&self) -> Arc<AppState> {
         self.state.clone().into_inner()
@@ -232,8 +244,14 @@ pub fn validation_app(
         InitError = (),
     >,
 > {
+    let portal = shared.portal.enabled;
     App::new()
         .configure(|cfg| common(shared, cfg))
+        .configure(|cfg| {
+            if portal {
+                portal::routes(cfg);
+            }
+        })
         .configure(validation::routes)
         .configure(ops::routes)
         .default_service(web::to(ops::not_found))
@@ -247,6 +265,7 @@ fn common(shared: Shared, cfg: &mut web::ServiceConfig) {
         .app_data(shared.openapi)
         .app_data(shared.webhooks)
         .app_data(shared.clients)
+        .app_data(shared.portal)
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error));

@@ -3,24 +3,33 @@
 
 use utoipa::OpenApi;
 
-use crate::{admin, ops, validation};
+use crate::{admin, ops, portal, validation};
 
 /// The OpenAPI document of the validation service.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Keysmith validation API",
-        description = "The public API customer software calls to validate, activate and deactivate license keys, and to fetch lease verification keys."
+        description = "The public API customer software calls to validate, activate and deactivate license keys, to fetch lease verification keys, and the customer portal's API (`/v1/{env}/portal`: customers signed in by an emailed link see their own licenses)."
     ),
     paths(
         validation::validate,
         validation::activate,
         validation::deactivate,
         validation::keys,
+        portal::api::login,
+        portal::api::redeem,
+        portal::api::me,
+        portal::api::logout,
+        portal::api::licenses,
+        portal::api::reveal,
+        portal::api::devices,
+        portal::api::deactivate,
+        portal::api::offline_file,
         ops::healthz,
         ops::readyz,
     ),
-    modifiers(&ErrorResponses)
+    modifiers(&PortalAuth, &ErrorResponses)
 )]
 #[derive(Debug)]
 pub struct ValidationApi;
@@ -46,6 +55,10 @@ pub struct ValidationApi;
         admin::customers::customer,
         admin::customers::update_customer,
         admin::customers::delete_customer,
+        admin::mail::portal_access,
+        admin::mail::set_portal_access,
+        admin::mail::customer_mail,
+        admin::mail::preview,
         admin::licenses::licenses,
         admin::licenses::create_license,
         admin::licenses::license,
@@ -201,6 +214,7 @@ impl utoipa::Modify for ErrorResponses {
                     add.push(("403", "FORBIDDEN, CSRF_FAILED or REAUTH_REQUIRED"));
                 }
                 if validation
+                    || path.contains("/portal/")
                     || path.starts_with("/v1/auth/")
                     || path.ends_with("/licenses")
                     || path.contains("/licenses/export")
@@ -223,6 +237,27 @@ impl utoipa::Modify for ErrorResponses {
                 }
             }
         }
+    }
+}
+
+/// The portal's session cookie (SPEC §14).
+struct PortalAuth;
+
+impl utoipa::Modify for PortalAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "portal",
+                SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                    crate::portal::PORTAL_COOKIE,
+                    "A customer's portal session, set by POST /v1/{env}/portal/session (path \
+                     /v1/{env}/portal). Unsafe methods also need the X-Keysmith-CSRF header with \
+                     the session's csrf_token.",
+                ))),
+            );
     }
 }
 

@@ -115,3 +115,44 @@ impl OfflineFile {
     /// The file's format tag.
     pub const FORMAT: &'static str = "keysmith.license-file.v1";
 }
+
+/// An offline file for license `view` (blocking: reads settings, signs, audits), bound to
+/// `fingerprint` when given; `Ok(Err(code))` when the license would not validate now (an
+/// offline file is a promise that it is usable), with the validation code it would get.
+/// Handing one out is audited with the device it is bound to.
+pub fn offline_file(
+    env: &crate::environments::Environment,
+    view: &license_store::model::LicenseView,
+    fingerprint: Option<&str>,
+    actor: &license_store::Actor,
+    now: OffsetDateTime,
+) -> Result<Result<OfflineFile, &'static str>, crate::error::ApiError> {
+    let settings = env.settings()?;
+    let l = &view.license;
+    let snapshot = license_core::LicenseSnapshot {
+        status: l.status,
+        product_id: view.product.id,
+        product_code: view.product.code.clone(),
+        expires_at: l.expires_at,
+        activation_limit: l.limit(),
+    };
+    let decision = license_core::decide_validation(
+        &snapshot,
+        None,
+        license_core::Instance::NotGiven,
+        now,
+        settings.grace(),
+    );
+    if !decision.outcome.is_success() {
+        return Ok(Err(decision.outcome.code()));
+    }
+    let ttl = time::Duration::seconds(i64::from(settings.offline_file_ttl_seconds));
+    let lease = env.issue_lease(l, fingerprint, None, ttl, settings.grace(), now)?;
+    env.store()
+        .record_offline_file(actor, now, l.id, fingerprint)?;
+    Ok(Ok(OfflineFile {
+        format: OfflineFile::FORMAT,
+        license: license(l, &view.product),
+        lease,
+    }))
+}

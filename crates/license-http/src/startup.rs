@@ -102,6 +102,14 @@ fn admin_server(config: &Config, envs: Environments, metrics: Metrics) -> Result
     crate::workers::mint::spawn(envs.clone());
     if config.worker {
         crate::workers::lifecycle::spawn(envs.clone(), &policy);
+        if let Some(mail) = &config.mail {
+            let mailer = crate::mailer::Mailer::new(mail).map_err(|e| e.to_string())?;
+            crate::workers::mail_delivery::spawn(
+                envs.clone(),
+                std::sync::Arc::new(mailer),
+                config.public_validation_url.clone(),
+            );
+        }
     }
     let control = open_control(config)?;
     offer_setup_link(config, &control)?;
@@ -128,7 +136,18 @@ fn validation_server(
     envs: Environments,
     metrics: Metrics,
 ) -> Result<Server, String> {
+    if config.portal && config.mail.is_none() {
+        tracing::warn!(
+            "the customer portal at /portal/ signs customers in by email: set KEYSMITH_SMTP_URL \
+             and KEYSMITH_MAIL_FROM, or KEYSMITH_PORTAL=off"
+        );
+    }
+    let site = crate::portal::PortalSite {
+        enabled: config.portal,
+        public_url: config.public_validation_url.clone(),
+    };
     let shared = Shared::validation(envs, config.rates)
+        .with_portal(site)
         .with_client_ips(config.trusted_proxies.clone())
         .with_metrics(metrics);
     crate::serve_validation(shared, config.validation_addr).map_err(|e| {

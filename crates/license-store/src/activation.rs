@@ -312,6 +312,28 @@ impl Store {
         now: OffsetDateTime,
         id: Uuid,
     ) -> StoreResult<Activation> {
+        self.deactivate_by_id(actor, now, id, None)
+    }
+
+    /// A customer deactivates one of their own devices in the portal; an activation of anyone
+    /// else's license is `NotFound`, like one that does not exist.
+    pub fn deactivate_own_activation(
+        &self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        customer: Uuid,
+        id: Uuid,
+    ) -> StoreResult<Activation> {
+        self.deactivate_by_id(actor, now, id, Some(customer))
+    }
+
+    fn deactivate_by_id(
+        &self,
+        actor: &Actor,
+        now: OffsetDateTime,
+        id: Uuid,
+        owner: Option<Uuid>,
+    ) -> StoreResult<Activation> {
         self.conn()?.write(|c| {
             let a: ActivationRow = activations::table
                 .find(id.to_string())
@@ -321,6 +343,13 @@ impl Store {
                 .ok_or(StoreError::NotFound {
                     entity: "activation",
                 })?;
+            if let Some(customer) = owner
+                && !crate::portal::owns(c, customer, &a.license_id)?
+            {
+                return Err(StoreError::NotFound {
+                    entity: "activation",
+                });
+            }
             if a.status != ActivationStatus::Active.as_str() {
                 return Err(StoreError::NotFound {
                     entity: "active activation",

@@ -118,6 +118,7 @@ pub(crate) fn event_row(
         data: json_text(&data),
         created_at: to_db(now),
         fanned_out: false,
+        mailed: false,
     }
 }
 

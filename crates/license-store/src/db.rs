@@ -449,6 +449,41 @@ impl DbConn {
         })
     }
 
+    /// Ids of up to `limit` outbox events the mail worker has not seen, claimed like
+    /// [`DbConn::claim_due_deliveries`].
+    pub(crate) fn claim_unmailed_events(&mut self, limit: i64) -> StoreResult<Vec<String>> {
+        use crate::schema::events::dsl as e;
+        let q = e::events
+            .filter(e::mailed.eq(false))
+            .order(e::id.asc())
+            .select(e::id)
+            .limit(limit);
+        Ok(match self {
+            DbConn::Pg(c) => q.for_update().skip_locked().load(c)?,
+            DbConn::Sqlite(c) => q.load(c)?,
+        })
+    }
+
+    /// Ids of up to `limit` due mail deliveries (oldest due first), claimed like
+    /// [`DbConn::claim_due_deliveries`].
+    pub(crate) fn claim_due_mail(
+        &mut self,
+        now: time::PrimitiveDateTime,
+        limit: i64,
+    ) -> StoreResult<Vec<String>> {
+        use crate::schema::mail_deliveries::dsl as m;
+        let q = m::mail_deliveries
+            .filter(m::status.eq("pending"))
+            .filter(m::next_attempt_at.le(now))
+            .order(m::next_attempt_at.asc())
+            .select(m::id)
+            .limit(limit);
+        Ok(match self {
+            DbConn::Pg(c) => q.for_update().skip_locked().load(c)?,
+            DbConn::Sqlite(c) => q.load(c)?,
+        })
+    }
+
     /// Whether this is a PostgreSQL connection.
     pub fn is_postgres(&self) -> bool {
         matches!(self, DbConn::Pg(_))

@@ -145,6 +145,7 @@ pub struct EventRow {
     pub data: String,
     pub created_at: PrimitiveDateTime,
     pub fanned_out: bool,
+    pub mailed: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

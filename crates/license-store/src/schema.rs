@@ -41,6 +41,7 @@ diesel::table! {
         metadata -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        portal_access -> Bool,
     }
 }
 
@@ -133,6 +134,7 @@ diesel::table! {
         data -> Text,
         created_at -> Timestamp,
         fanned_out -> Bool,
+        mailed -> Bool,
     }
 }
 
@@ -214,7 +216,60 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mail_deliveries (id) {
+        id -> Text,
+        kind -> Text,
+        event_id -> Nullable<Text>,
+        license_id -> Nullable<Text>,
+        customer_id -> Nullable<Text>,
+        recipient -> Text,
+        payload_sealed -> Nullable<Binary>,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    mail_attempts (id) {
+        id -> Text,
+        delivery_id -> Text,
+        at -> Timestamp,
+        latency_ms -> Integer,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    portal_links (secret_digest) {
+        secret_digest -> Binary,
+        customer_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    portal_sessions (id) {
+        id -> Text,
+        secret_digest -> Binary,
+        customer_id -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        ip -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(generators -> products (product_id));
+diesel::joinable!(mail_attempts -> mail_deliveries (delivery_id));
+diesel::joinable!(portal_sessions -> customers (customer_id));
 diesel::joinable!(expiry_reminders -> licenses (license_id));
 diesel::joinable!(licenses -> products (product_id));
 diesel::joinable!(licenses -> generators (generator_id));
@@ -241,4 +296,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     webhook_attempts,
     expiry_reminders,
+    mail_deliveries,
+    mail_attempts,
+    portal_links,
+    portal_sessions,
 );

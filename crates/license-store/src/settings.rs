@@ -1,5 +1,6 @@
 //! The settings of one environment (SPEC §3): grace period, offline-file TTL, audit retention,
-//! abuse rules and re-authentication for reveal, stored as one JSON row with defaults.
+//! abuse rules, re-authentication for reveal and the email settings, stored as one JSON row with
+//! defaults.
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -9,6 +10,7 @@ use time::OffsetDateTime;
 use crate::Store;
 use crate::audit::{self, Actor, Target, details};
 use crate::error::{StoreError, StoreResult};
+use crate::mail_templates::MailTemplates;
 use crate::model::to_db;
 use crate::rows::SettingRow;
 use crate::schema::settings;
@@ -97,6 +99,10 @@ pub struct Settings {
     pub audit_retention_days: u32,
     pub abuse: AbuseRules,
     pub reveal_requires_reauth: bool,
+    /// Email a license's key to its customer when it is assigned (SPEC §14; needs SMTP).
+    pub email_key_on_assign: bool,
+    /// The email templates this environment overrides (SPEC §14).
+    pub mail_templates: MailTemplates,
 }
 
 impl Default for Settings {
@@ -107,6 +113,8 @@ impl Default for Settings {
             audit_retention_days: 365,
             abuse: AbuseRules::default(),
             reveal_requires_reauth: false,
+            email_key_on_assign: false,
+            mail_templates: MailTemplates::default(),
         }
     }
 }
@@ -135,7 +143,8 @@ impl Settings {
                 format!("must be 1..=36500, got {}", self.audit_retention_days),
             ));
         }
-        self.abuse.validate()
+        self.abuse.validate()?;
+        self.mail_templates.validate()
     }
 
     /// The grace period as a duration.

@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod license_actions;
 pub mod licenses;
 pub mod links;
+pub mod mail;
 pub mod operators;
 pub mod preview;
 pub mod products;
@@ -60,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(products::configure)
             .configure(generators::configure)
             .configure(customers::configure)
+            .configure(mail::configure)
             .configure(licenses::configure)
             .configure(license_actions::configure)
             .configure(activations::configure)

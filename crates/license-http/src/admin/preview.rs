@@ -95,39 +95,14 @@ pub(crate) async fn preview(
         None => None,
     };
     let (env, id, actor) = (caller.env.clone(), path.id, caller.actor.clone());
-    let (view, activations, lease) = web::block(move || -> Result<_, ApiError> {
+    let (view, activations, offline) = web::block(move || -> Result<_, ApiError> {
         let view = env.store().license(id)?;
         let activations = env
             .store()
             .license_activations(id, DEFAULT_HISTORY_PAGE, None)?;
-        let settings = env.settings()?;
-        let now = OffsetDateTime::now_utc();
-        let l = &view.license;
-        // An offline file is a promise that the license is usable: none for a license that would
-        // not validate now (revoked, suspended, expired, unassigned ...).
-        let snapshot = license_core::LicenseSnapshot {
-            status: l.status,
-            product_id: view.product.id,
-            product_code: view.product.code.clone(),
-            expires_at: l.expires_at,
-            activation_limit: l.limit(),
-        };
-        let decision = license_core::decide_validation(
-            &snapshot,
-            None,
-            license_core::Instance::NotGiven,
-            now,
-            settings.grace(),
-        );
-        if !decision.outcome.is_success() {
-            return Ok((view, activations, Err(decision.outcome.code())));
-        }
-        let ttl = time::Duration::seconds(i64::from(settings.offline_file_ttl_seconds));
         let fp = fingerprint.as_ref().map(license_core::Fingerprint::as_str);
-        let lease = env.issue_lease(l, fp, None, ttl, settings.grace(), now)?;
-        // Handing out an offline file is audited, with the device it is bound to.
-        env.store().record_offline_file(&actor, now, id, fp)?;
-        Ok((view, activations, Ok(lease)))
+        let offline = public::offline_file(&env, &view, fp, &actor, OffsetDateTime::now_utc())?;
+        Ok((view, activations, offline))
     })
     .await??;
     let code_samples = samples(
@@ -135,15 +110,8 @@ pub(crate) async fn preview(
         caller.env.name(),
         &view.license.key_display,
     );
-    let (offline_file, offline_file_refused) = match lease {
-        Ok(lease) => (
-            Some(OfflineFile {
-                format: OfflineFile::FORMAT,
-                license: public::license(&view.license, &view.product),
-                lease,
-            }),
-            None,
-        ),
+    let (offline_file, offline_file_refused) = match offline {
+        Ok(file) => (Some(file), None),
         Err(code) => (None, Some(code)),
     };
     Ok(Json(Preview {

@@ -3,5 +3,6 @@
 //! webhook delivery). Safe with several instances: jobs and deliveries are claimed.
 
 pub mod lifecycle;
+pub mod mail_delivery;
 pub mod mint;
 pub mod webhook_delivery;

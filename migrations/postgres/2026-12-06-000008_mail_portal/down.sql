@@ -1,0 +1,7 @@
+DROP TABLE portal_sessions;
+DROP TABLE portal_links;
+ALTER TABLE customers DROP COLUMN portal_access;
+DROP TABLE mail_attempts;
+DROP TABLE mail_deliveries;
+DROP INDEX events_unmailed;
+ALTER TABLE events DROP COLUMN mailed;
