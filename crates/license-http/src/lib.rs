@@ -36,6 +36,8 @@ pub mod public;
 pub mod ratelimit;
 pub mod respond;
 pub mod schema;
+#[cfg(feature = "testkit")]
+pub mod smtp_sink;
 pub mod startup;
 pub mod telemetry;
 pub mod throttle;

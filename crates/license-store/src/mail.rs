@@ -20,7 +20,7 @@ use crate::db::DbConn;
 use crate::delivery::{RETRY_FOR, backoff};
 use crate::error::{StoreError, StoreResult};
 use crate::mail_templates::MailKind;
-use crate::model::{expiry_from_db, from_db, new_id, parse_id, parse_json, to_db};
+use crate::model::{expiry_from_db, from_db, new_id, parse_id, to_db};
 use crate::rows::{CustomerRow, EventRow, LicenseRow};
 use crate::schema::{customers, events, licenses, mail_attempts, mail_deliveries, products};
 use crate::{Page, Store};
@@ -245,7 +245,7 @@ impl Store {
                 .map(|r| {
                     let kind = MailKind::parse(&r.kind)
                         .ok_or_else(|| StoreError::corrupt(format!("mail kind {}", r.kind)))?;
-                    let vars = context.vars(self, kind, &r, portal_url)?;
+                    let vars = context.vars(self, kind, &r, portal_url, now)?;
                     Ok(OutgoingMail {
                         id: parse_id(&r.id)?,
                         kind,
@@ -294,7 +294,8 @@ impl Store {
                 let (status, next) = match &attempt.error {
                     None => ("sent", now),
                     Some(_) if attempt.permanent || now - from_db(created) >= RETRY_FOR => ("failed", now),
-                    Some(_) => ("pending", now + backoff(tries, &mut rand::rng())),
+                    // Half the webhooks' backoff: 10 s, 20 s, 40 s ... up to 30 minutes.
+                    Some(_) => ("pending", now + backoff(tries, &mut rand::rng()) / 2),
                 };
                 let ended = status != "pending";
                 let sent_at = (status == "sent").then(|| to_db(now));
@@ -358,7 +359,6 @@ struct Context {
     licenses: HashMap<String, LicenseRow>,
     customers: HashMap<String, String>,
     products: HashMap<String, String>,
-    days: HashMap<String, String>,
 }
 
 impl Context {
@@ -366,7 +366,6 @@ impl Context {
         let license_ids: Vec<&String> = rows.iter().filter_map(|r| r.license_id.as_ref()).collect();
         let customer_ids: Vec<&String> =
             rows.iter().filter_map(|r| r.customer_id.as_ref()).collect();
-        let event_ids: Vec<&String> = rows.iter().filter_map(|r| r.event_id.as_ref()).collect();
         let licenses: HashMap<String, LicenseRow> = licenses::table
             .filter(licenses::id.eq_any(&license_ids))
             .select(LicenseRow::as_select())
@@ -387,22 +386,10 @@ impl Context {
             .load::<(String, String)>(c)?
             .into_iter()
             .collect();
-        let mut days = HashMap::new();
-        for (id, data) in events::table
-            .filter(events::id.eq_any(&event_ids))
-            .filter(events::event_type.eq("license.expiring_soon"))
-            .select((events::id, events::data))
-            .load::<(String, String)>(c)?
-        {
-            if let Some(d) = parse_json(&data)?.get("days").and_then(|d| d.as_i64()) {
-                days.insert(id, d.to_string());
-            }
-        }
         Ok(Self {
             licenses,
             customers,
             products,
-            days,
         })
     }
 
@@ -412,6 +399,7 @@ impl Context {
         kind: MailKind,
         r: &MailRow,
         portal_url: &str,
+        now: OffsetDateTime,
     ) -> StoreResult<Option<BTreeMap<&'static str, String>>> {
         let mut v = BTreeMap::new();
         let name = r
@@ -442,14 +430,17 @@ impl Context {
         let product = self.products.get(&l.product_id).cloned().unwrap_or_default();
         v.insert("product_name", product);
         v.insert("key_display", l.key_display.clone());
-        v.insert("expires", date(expiry_from_db(l.expires_at)));
+        let expires = expiry_from_db(l.expires_at);
+        v.insert("expires", date(expires));
+        if let Some(t) = expires {
+            // Whole days left, rounded up: "in 10 days" for a license 9.5 days from its end.
+            let days = ((t - now).whole_hours().max(0) + 23) / 24;
+            v.insert("days", days.to_string());
+        }
         v.insert(
             "reason",
             l.suspended_reason.clone().unwrap_or_else(|| "no reason given".into()),
         );
-        if let Some(d) = r.event_id.as_ref().and_then(|e| self.days.get(e)) {
-            v.insert("days", d.clone());
-        }
         if kind == MailKind::KeyAssigned {
             let key = license_core::reveal_key(store.sealer(), parse_id(&l.id)?, &l.key_ciphertext)
                 .map_err(|_| StoreError::corrupt("key ciphertext does not open"))?;
