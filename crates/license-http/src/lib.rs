@@ -147,6 +147,11 @@ pub struct Shared {
 impl Shared {
     /// Shared data for the validation service.
     pub fn validation(envs: Environments, rates: config::RateLimits) -> Self {
+        Self::validation_at(envs, rates, Clock::system())
+    }
+
+    /// The same, reading the time from `clock` (tests move it: portal links and sessions age).
+    pub fn validation_at(envs: Environments, rates: config::RateLimits, clock: Clock) -> Self {
         Self {
             state: web::Data::new(AppState {
                 envs,
@@ -154,7 +159,7 @@ impl Shared {
                 public_validation_url: String::new(),
                 abuse: abuse::AbuseDetector::default(),
                 operators: None,
-                clock: Clock::system(),
+                clock,
                 key_searches: key_search::KeySearchThrottle::default(),
             }),
             metrics: web::Data::new(telemetry::Metrics::default()),

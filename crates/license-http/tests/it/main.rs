@@ -10,6 +10,7 @@ mod client_ip;
 mod flood;
 mod hardening;
 mod openapi;
+mod portal;
 mod receiver;
 mod sessions;
 mod startup;

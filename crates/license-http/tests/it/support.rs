@@ -81,9 +81,18 @@ impl TestApp {
         let control = dbs[0].control();
         let clock = Arc::new(Mutex::new(OffsetDateTime::now_utc()));
         let read = clock.clone();
+        let read_validation = clock.clone();
         let operators = Operators::new(control.store.clone(), PUBLIC_ADMIN_URL).unwrap();
         Self {
-            validation: Shared::validation(envs.clone(), rates),
+            validation: Shared::validation_at(
+                envs.clone(),
+                rates,
+                Clock::from_fn(move || *read_validation.lock().unwrap()),
+            )
+            .with_portal(license_http::portal::PortalSite {
+                enabled: true,
+                public_url: PUBLIC_VALIDATION_URL.into(),
+            }),
             // The receivers of the webhook tests listen on loopback.
             admin: Shared::admin(
                 envs,
@@ -113,6 +122,11 @@ impl TestApp {
         self.validation = self.validation.with_client_ips(ips.clone());
         self.admin = self.admin.with_client_ips(ips);
         self
+    }
+
+    /// The services' environments (for running a worker pass in a test).
+    pub fn environments(&self) -> Environments {
+        self.validation.state().envs.clone()
     }
 
     /// The admin service's time.
