@@ -128,6 +128,12 @@ impl SmtpSink {
         messages.clone()
     }
 
+    /// Stops at once (a relay that is down) and gives its port, to [`SmtpSink::restart`] on.
+    pub fn stop_and_port(mut self) -> u16 {
+        self.halt();
+        self.port
+    }
+
     /// Stops listening and drops every open connection; returns what it received.
     pub fn stop(mut self) -> Vec<Received> {
         self.halt();
