@@ -46,7 +46,10 @@ fn start(data: &Path, smtp_port: u16) -> Server {
             "KEYSMITH_SMTP_URL",
             format!("smtp://127.0.0.1:{smtp_port}?tls=none"),
         )
-        .env("KEYSMITH_MAIL_FROM", "Acme Licensing <licenses@acme.example>")
+        .env(
+            "KEYSMITH_MAIL_FROM",
+            "Acme Licensing <licenses@acme.example>",
+        )
         .env("KEYSMITH_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -145,7 +148,9 @@ fn mail_waits_out_an_smtp_outage_and_a_restart_and_reminders_go_once_per_window(
         let list = server.api("GET", &mail_path, None);
         list["total"] == 2
             && list["items"].as_array().unwrap().iter().all(|m| {
-                m["status"] == "pending" && m["attempts"].as_i64() >= Some(1) && m["last_error"] == "connect"
+                m["status"] == "pending"
+                    && m["attempts"].as_i64() >= Some(1)
+                    && m["last_error"] == "connect"
             })
     });
 

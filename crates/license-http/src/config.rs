@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use crate::config_error::ConfigError;
+use crate::config_error::bad;
 use crate::net::ClientIps;
 
 /// One environment: its name and database URL.
@@ -87,23 +89,6 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For`/`Forwarded` headers name the client
     /// (`KEYSMITH_TRUSTED_PROXIES`, comma-separated CIDRs; none by default).
     pub trusted_proxies: ClientIps,
-}
-
-/// A configuration problem: which variable, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}: {problem}")]
-pub struct ConfigError {
-    /// The environment variable.
-    pub variable: String,
-    /// What is wrong, and what would be right.
-    pub problem: String,
-}
-
-fn bad(variable: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable: variable.into(),
-        problem: problem.into(),
-    }
 }
 
 /// Names an environment cannot have: `/v1/auth` and `/v1/operators` are the admin API's own.

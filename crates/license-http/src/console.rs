@@ -94,7 +94,9 @@ pub(crate) fn serve_from(assets: &'static [(&str, &str, &[u8])], path: &str) -> 
     let found = asset(assets, path).or_else(|| {
         // A missing script or stylesheet is a 404, not the shell (which would fail to parse).
         let looks_like_file = path.rsplit('/').next().is_some_and(|s| s.contains('.'));
-        (!looks_like_file).then(|| asset(assets, "index.html")).flatten()
+        (!looks_like_file)
+            .then(|| asset(assets, "index.html"))
+            .flatten()
     });
     let res = match found {
         Some((mime, bytes)) => HttpResponse::Ok().content_type(mime).body(bytes),

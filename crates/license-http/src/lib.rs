@@ -18,6 +18,7 @@ pub mod abuse;
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod config_error;
 pub mod console;
 pub mod credentials;
 pub mod document;

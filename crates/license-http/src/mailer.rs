@@ -15,7 +15,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 use license_store::mail_templates::RenderedMail;
 
-use crate::config::ConfigError;
+use crate::config_error::{ConfigError, bad};
 
 /// How long one SMTP command may take before the attempt counts as a timeout.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,13 +34,6 @@ impl std::fmt::Debug for MailConfig {
             .field("url", &license_store::db::redact_url(&self.url))
             .field("from", &self.from)
             .finish()
-    }
-}
-
-fn bad(variable: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable: variable.into(),
-        problem: problem.into(),
     }
 }
 

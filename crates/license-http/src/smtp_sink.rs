@@ -3,7 +3,10 @@
 //! accepts, and can be stopped and started again on the same port to play an outage. Messages
 //! are decoded the way a mail reader would: the subject's encoded words, and the text and HTML
 //! parts in quoted-printable or base64.
-#![expect(clippy::expect_used, reason = "test helper: a sink that cannot bind fails the test")]
+#![expect(
+    clippy::expect_used,
+    reason = "test helper: a sink that cannot bind fails the test"
+)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -41,7 +44,10 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Starts on a free port of 127.0.0.1.
     pub fn start() -> Self {
-        Self::serve(TcpListener::bind("127.0.0.1:0").expect("bind"), Arc::default())
+        Self::serve(
+            TcpListener::bind("127.0.0.1:0").expect("bind"),
+            Arc::default(),
+        )
     }
 
     /// Starts on `port` (again, after [`SmtpSink::stop`]), keeping `earlier`'s messages.
@@ -302,7 +308,10 @@ impl Received {
             let Some((head, body)) = chunk.split_once("\r\n\r\n") else {
                 continue;
             };
-            if !head.to_ascii_lowercase().contains(&format!("content-type: {mime}")) {
+            if !head
+                .to_ascii_lowercase()
+                .contains(&format!("content-type: {mime}"))
+            {
                 continue;
             }
             let head = head.to_ascii_lowercase();

@@ -293,7 +293,9 @@ impl Store {
                 let tries = tries + 1;
                 let (status, next) = match &attempt.error {
                     None => ("sent", now),
-                    Some(_) if attempt.permanent || now - from_db(created) >= RETRY_FOR => ("failed", now),
+                    Some(_) if attempt.permanent || now - from_db(created) >= RETRY_FOR => {
+                        ("failed", now)
+                    }
                     // Half the webhooks' backoff: 10 s, 20 s, 40 s ... up to 30 minutes.
                     Some(_) => ("pending", now + backoff(tries, &mut rand::rng()) / 2),
                 };
@@ -421,13 +423,20 @@ impl Context {
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(|| StoreError::corrupt("mail payload does not open"))?;
             v.insert("link", link);
-            v.insert("minutes", crate::portal::LINK_TTL.whole_minutes().to_string());
+            v.insert(
+                "minutes",
+                crate::mail_templates::PORTAL_LINK_MINUTES.to_string(),
+            );
             return Ok(Some(v));
         }
         let Some(l) = r.license_id.as_ref().and_then(|id| self.licenses.get(id)) else {
             return Ok(None);
         };
-        let product = self.products.get(&l.product_id).cloned().unwrap_or_default();
+        let product = self
+            .products
+            .get(&l.product_id)
+            .cloned()
+            .unwrap_or_default();
         v.insert("product_name", product);
         v.insert("key_display", l.key_display.clone());
         let expires = expiry_from_db(l.expires_at);
@@ -439,7 +448,9 @@ impl Context {
         }
         v.insert(
             "reason",
-            l.suspended_reason.clone().unwrap_or_else(|| "no reason given".into()),
+            l.suspended_reason
+                .clone()
+                .unwrap_or_else(|| "no reason given".into()),
         );
         if kind == MailKind::KeyAssigned {
             let key = license_core::reveal_key(store.sealer(), parse_id(&l.id)?, &l.key_ciphertext)

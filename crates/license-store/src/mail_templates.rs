@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{StoreError, StoreResult};
 
+/// How long a portal sign-in link works, in minutes (SPEC §14).
+pub const PORTAL_LINK_MINUTES: i64 = 15;
+
 /// Why an email is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -153,7 +156,10 @@ impl MailKind {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MailTemplate {
     /// The subject line (placeholders allowed; one line, up to 200 characters).
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200, pattern = "^[^\\r\\n]+$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = "^[^\\r\\n]+$")
+    )]
     pub subject: String,
     /// The plain-text part.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 16384))]
@@ -209,7 +215,8 @@ impl MailTemplate {
             }
         }
         Ok([
-            Template::parse(&self.subject, allowed).map_err(|e| template_error(field("subject"), e))?,
+            Template::parse(&self.subject, allowed)
+                .map_err(|e| template_error(field("subject"), e))?,
             Template::parse(&self.text, allowed).map_err(|e| template_error(field("text"), e))?,
             Template::parse(&self.html, allowed).map_err(|e| template_error(field("html"), e))?,
         ])
@@ -217,7 +224,11 @@ impl MailTemplate {
 
     /// Renders with `vars` (missing ones render empty): the subject and text as they are, the
     /// HTML with every value escaped.
-    pub fn render(&self, kind: MailKind, vars: &BTreeMap<&str, String>) -> StoreResult<RenderedMail> {
+    pub fn render(
+        &self,
+        kind: MailKind,
+        vars: &BTreeMap<&str, String>,
+    ) -> StoreResult<RenderedMail> {
         let [subject, text, html] = self.parse(kind)?;
         let value = |name: &str| vars.get(name).map(String::as_str);
         Ok(RenderedMail {
@@ -233,24 +244,72 @@ impl MailTemplate {
 
 /// Field names of every template part, for errors (`&'static str` like every other field).
 const FIELDS: [(MailKind, &str, &str); 18] = [
-    (MailKind::KeyAssigned, "subject", "mail_templates.key_assigned.subject"),
-    (MailKind::KeyAssigned, "text", "mail_templates.key_assigned.text"),
-    (MailKind::KeyAssigned, "html", "mail_templates.key_assigned.html"),
-    (MailKind::ExpiringSoon, "subject", "mail_templates.expiring_soon.subject"),
-    (MailKind::ExpiringSoon, "text", "mail_templates.expiring_soon.text"),
-    (MailKind::ExpiringSoon, "html", "mail_templates.expiring_soon.html"),
-    (MailKind::Expired, "subject", "mail_templates.expired.subject"),
+    (
+        MailKind::KeyAssigned,
+        "subject",
+        "mail_templates.key_assigned.subject",
+    ),
+    (
+        MailKind::KeyAssigned,
+        "text",
+        "mail_templates.key_assigned.text",
+    ),
+    (
+        MailKind::KeyAssigned,
+        "html",
+        "mail_templates.key_assigned.html",
+    ),
+    (
+        MailKind::ExpiringSoon,
+        "subject",
+        "mail_templates.expiring_soon.subject",
+    ),
+    (
+        MailKind::ExpiringSoon,
+        "text",
+        "mail_templates.expiring_soon.text",
+    ),
+    (
+        MailKind::ExpiringSoon,
+        "html",
+        "mail_templates.expiring_soon.html",
+    ),
+    (
+        MailKind::Expired,
+        "subject",
+        "mail_templates.expired.subject",
+    ),
     (MailKind::Expired, "text", "mail_templates.expired.text"),
     (MailKind::Expired, "html", "mail_templates.expired.html"),
-    (MailKind::Suspended, "subject", "mail_templates.suspended.subject"),
+    (
+        MailKind::Suspended,
+        "subject",
+        "mail_templates.suspended.subject",
+    ),
     (MailKind::Suspended, "text", "mail_templates.suspended.text"),
     (MailKind::Suspended, "html", "mail_templates.suspended.html"),
-    (MailKind::Revoked, "subject", "mail_templates.revoked.subject"),
+    (
+        MailKind::Revoked,
+        "subject",
+        "mail_templates.revoked.subject",
+    ),
     (MailKind::Revoked, "text", "mail_templates.revoked.text"),
     (MailKind::Revoked, "html", "mail_templates.revoked.html"),
-    (MailKind::PortalLink, "subject", "mail_templates.portal_link.subject"),
-    (MailKind::PortalLink, "text", "mail_templates.portal_link.text"),
-    (MailKind::PortalLink, "html", "mail_templates.portal_link.html"),
+    (
+        MailKind::PortalLink,
+        "subject",
+        "mail_templates.portal_link.subject",
+    ),
+    (
+        MailKind::PortalLink,
+        "text",
+        "mail_templates.portal_link.text",
+    ),
+    (
+        MailKind::PortalLink,
+        "html",
+        "mail_templates.portal_link.html",
+    ),
 ];
 
 /// The templates an environment overrides; a kind left out uses its default.
@@ -293,10 +352,12 @@ impl MailTemplates {
 
     /// Checks every override.
     pub fn validate(&self) -> StoreResult<()> {
-        MailKind::ALL.into_iter().try_for_each(|k| match self.slot(k) {
-            Some(t) => t.validate(k),
-            None => Ok(()),
-        })
+        MailKind::ALL
+            .into_iter()
+            .try_for_each(|k| match self.slot(k) {
+                Some(t) => t.validate(k),
+                None => Ok(()),
+            })
     }
 }
 
@@ -329,7 +390,10 @@ mod tests {
     #[test]
     fn a_value_cannot_add_a_header_line_to_the_subject() {
         let mut vars = BTreeMap::new();
-        vars.insert("product_name", "Pro\r\nBcc: everyone@example.com".to_owned());
+        vars.insert(
+            "product_name",
+            "Pro\r\nBcc: everyone@example.com".to_owned(),
+        );
         let m = MailKind::Revoked
             .default_template()
             .render(MailKind::Revoked, &vars)

@@ -28,7 +28,7 @@ use crate::search::LicenseFilter;
 use crate::{Page, Store};
 
 /// How long a sign-in link works.
-pub const LINK_TTL: Duration = Duration::minutes(15);
+pub const LINK_TTL: Duration = Duration::minutes(crate::mail_templates::PORTAL_LINK_MINUTES);
 /// A session ends after this long without a request...
 pub const SESSION_IDLE: Duration = Duration::minutes(30);
 /// ...and this long after sign-in in any case.
@@ -169,16 +169,19 @@ impl Store {
     ) -> StoreResult<(String, PortalCustomer)> {
         let digest = secret_digest(secret);
         self.conn()?.write(|c| {
-            let link: Option<(String, time::PrimitiveDateTime, Option<time::PrimitiveDateTime>)> =
-                portal_links::table
-                    .find(&digest)
-                    .select((
-                        portal_links::customer_id,
-                        portal_links::expires_at,
-                        portal_links::used_at,
-                    ))
-                    .first(c)
-                    .optional()?;
+            let link: Option<(
+                String,
+                time::PrimitiveDateTime,
+                Option<time::PrimitiveDateTime>,
+            )> = portal_links::table
+                .find(&digest)
+                .select((
+                    portal_links::customer_id,
+                    portal_links::expires_at,
+                    portal_links::used_at,
+                ))
+                .first(c)
+                .optional()?;
             let Some((customer_id, expires, None)) = link else {
                 return Err(StoreError::LinkInvalid);
             };
@@ -232,19 +235,24 @@ impl Store {
         secret: &str,
     ) -> StoreResult<Option<PortalCustomer>> {
         let c = &mut *self.conn()?;
-        let row: Option<(String, time::PrimitiveDateTime, time::PrimitiveDateTime, CustomerRow, bool)> =
-            portal_sessions::table
-                .inner_join(customers::table)
-                .filter(portal_sessions::secret_digest.eq(secret_digest(secret)))
-                .select((
-                    portal_sessions::id,
-                    portal_sessions::last_seen_at,
-                    portal_sessions::expires_at,
-                    CustomerRow::as_select(),
-                    customers::portal_access,
-                ))
-                .first(c)
-                .optional()?;
+        let row: Option<(
+            String,
+            time::PrimitiveDateTime,
+            time::PrimitiveDateTime,
+            CustomerRow,
+            bool,
+        )> = portal_sessions::table
+            .inner_join(customers::table)
+            .filter(portal_sessions::secret_digest.eq(secret_digest(secret)))
+            .select((
+                portal_sessions::id,
+                portal_sessions::last_seen_at,
+                portal_sessions::expires_at,
+                CustomerRow::as_select(),
+                customers::portal_access,
+            ))
+            .first(c)
+            .optional()?;
         let Some((id, seen, expires, customer, access)) = row else {
             return Ok(None);
         };
@@ -271,7 +279,8 @@ impl Store {
         let id = customer.to_string();
         self.conn()?.write(|c| {
             diesel::delete(
-                portal_sessions::table.filter(portal_sessions::secret_digest.eq(secret_digest(secret))),
+                portal_sessions::table
+                    .filter(portal_sessions::secret_digest.eq(secret_digest(secret))),
             )
             .execute(c)?;
             audit::record(
@@ -315,7 +324,15 @@ impl Store {
             let row = own_license(c, customer, id)?;
             let key = license_core::reveal_key(self.sealer(), id, &row.key_ciphertext)
                 .map_err(|_| StoreError::corrupt("key ciphertext does not open"))?;
-            log_change(c, now, actor, "license.revealed", None, &row, details(json!({})))?;
+            log_change(
+                c,
+                now,
+                actor,
+                "license.revealed",
+                None,
+                &row,
+                details(json!({})),
+            )?;
             Ok(key)
         })
     }

@@ -32,7 +32,9 @@ pub(crate) async fn portal_access(
 ) -> Result<Json<PortalAccess>, ApiError> {
     caller.require(P::Read)?;
     let id = path.id;
-    Ok(Json(run(&caller, move |s, _, _| s.portal_access(id)).await?))
+    Ok(Json(
+        run(&caller, move |s, _, _| s.portal_access(id)).await?,
+    ))
 }
 
 /// `PUT /customers/{id}/portal`.
@@ -147,10 +149,8 @@ pub(crate) async fn preview(
 ) -> Result<Json<RenderedMail>, ApiError> {
     caller.require(P::Read)?;
     let PreviewBody { kind, template } = body.0;
-    let portal = crate::workers::mail_delivery::portal_url(
-        &state.public_validation_url,
-        caller.env.name(),
-    );
+    let portal =
+        crate::workers::mail_delivery::portal_url(&state.public_validation_url, caller.env.name());
     let rendered = run(&caller, move |s, _, _| {
         let template = match template {
             Some(t) => t,

@@ -40,7 +40,6 @@ pub struct LinkRequested {
 const LINK_MESSAGE: &str = "If this email holds licenses here, a sign-in link is on its way. \
      It works once, for 15 minutes.";
 
-
 #[utoipa::path(
     post,
     path = "/v1/{env}/portal/login",
@@ -128,9 +127,15 @@ pub(crate) async fn redeem(
     let ip = client_ip(&req);
     state.limiter.check_ip(ip)?;
     let token = body.0.token;
-    if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if token.len() != 64
+        || !token
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         state.limiter.record_unknown(ip)?;
-        return Err(license_store::StoreError::LinkInvalid.into());
+        return Err(ApiError::InvalidRequest(
+            "token: must be the 64 hex characters after # in the sign-in link".into(),
+        ));
     }
     let (now, rid, name) = (state.clock.now(), request_id(&req), env.name().to_owned());
     let result = web::block(move || {
@@ -189,7 +194,11 @@ pub(crate) async fn logout(
     let (env, now) = (who.env.clone(), state.clock.now());
     let (secret, actor, id) = (who.secret.clone(), who.actor.clone(), who.customer.id);
     web::block(move || env.store().end_portal_session(now, &secret, &actor, id)).await??;
-    let mut gone = cookie(who.env.name(), String::new(), site.public_url.starts_with("https://"));
+    let mut gone = cookie(
+        who.env.name(),
+        String::new(),
+        site.public_url.starts_with("https://"),
+    );
     gone.make_removal();
     Ok(HttpResponse::NoContent().cookie(gone).finish())
 }
