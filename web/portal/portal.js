@@ -211,7 +211,7 @@ async function licensesPage(message) {
   const { items } = await api('GET', '/licenses');
   show(h('h1', {}, `Hello ${me.customer.name}`),
     h('p', { class: 'notice', role: 'status' }, message ?? ''),
-    items.length ? items.map(licenseCard) : h('p', { class: 'muted' }, 'You hold no licenses here yet.'));
+    ...(items.length ? items.map(licenseCard) : [h('p', { class: 'muted' }, 'You hold no licenses here yet.')]));
 }
 
 async function signOut() {

@@ -45,6 +45,18 @@ pub(crate) fn keysmith(dir: &Path, args: &[&str], stdin: &str) -> String {
 
 impl Server {
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// The same, sending email through the SMTP relay at `smtp_url` (the test sink).
+    pub(crate) fn with_mail(smtp_url: &str) -> Self {
+        Self::start_with(&[
+            ("KEYSMITH_SMTP_URL", smtp_url),
+            ("KEYSMITH_MAIL_FROM", "Acme Licensing <licenses@acme.example>"),
+        ])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let pw = format!("{PASSWORD}\n");
         keysmith(
@@ -75,16 +87,16 @@ impl Server {
             ],
             &pw,
         );
-        Self::launch(dir, true)
+        Self::launch(dir, true, env)
     }
 
     /// `keysmith serve` on an empty data folder, no operator and no token: the first-run path.
     /// Its log (at `info`) is in [`Server::log`].
     pub(crate) fn bare() -> Self {
-        Self::launch(tempfile::tempdir().unwrap(), false)
+        Self::launch(tempfile::tempdir().unwrap(), false, &[])
     }
 
-    fn launch(dir: tempfile::TempDir, with_token: bool) -> Self {
+    fn launch(dir: tempfile::TempDir, with_token: bool, env: &[(&str, &str)]) -> Self {
         let (admin_port, validation_port) = (free_port(), free_port());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keysmith"));
         cmd.arg("serve")
@@ -105,6 +117,7 @@ impl Server {
         if with_token {
             cmd.env("KEYSMITH_ADMIN_TOKEN", ADMIN_TOKEN);
         }
+        cmd.envs(env.iter().copied());
         let child = cmd.spawn().unwrap();
         let admin = format!("http://127.0.0.1:{admin_port}");
         wait_for(&format!("{admin}/healthz"), "keysmith");

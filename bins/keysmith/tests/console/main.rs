@@ -14,3 +14,4 @@ mod harness;
 mod hooks;
 mod licenses;
 mod people;
+mod portal;
