@@ -6,7 +6,7 @@
 const main = document.getElementById('main');
 const who = document.getElementById('who');
 const parts = location.pathname.split('/').filter(Boolean); // ["portal", env, page?]
-const env = parts[1];
+const env = parts[1] && encodeURIComponent(decodeURIComponent(parts[1]));
 const base = `/portal/${env}/`;
 const apiBase = `/v1/${env}/portal`;
 let csrf = '';
@@ -45,11 +45,12 @@ async function api(method, path, body) {
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   if (!res.ok) {
     const e = data?.error ?? {};
+    const reason = e.reason;
     const retry = res.headers.get('retry-after');
     const message = res.status === 429
       ? `Too many requests; try again in ${retry ?? 'a few'} seconds.`
       : (e.message ?? `The request failed (${res.status}).`);
-    throw { status: res.status, code: e.code, message };
+    throw { status: res.status, code: e.code, reason, message };
   }
   return data;
 }
@@ -122,27 +123,29 @@ function download(name, data) {
 }
 
 function offlineFile(l) {
-  const fp = h('input', { id: 'fingerprint', name: 'fingerprint', maxlength: '255', autocomplete: 'off' });
+  const fp = h('input', { id: 'fingerprint', name: 'fingerprint', maxlength: '255', autocomplete: 'off', required: true, 'aria-describedby': 'fingerprint-hint' });
   const status = h('p', { class: 'error', role: 'status' });
   const get = h('button', { class: 'primary', type: 'button', onclick: async () => {
     status.textContent = '';
+    if (!fp.value.trim()) { status.textContent = 'Enter the device ID your software shows on that computer.'; fp.focus(); return; }
     get.disabled = true;
     try {
-      const q = fp.value.trim() ? `?fingerprint=${encodeURIComponent(fp.value.trim())}` : '';
-      const file = await api('GET', `/licenses/${l.id}/offline-file${q}`);
+      const file = await api('GET', `/licenses/${l.id}/offline-file?fingerprint=${encodeURIComponent(fp.value.trim())}`);
       download(`license-${l.id}.json`, file);
       d.close();
     } catch (e) {
-      status.textContent = e.code === 'OFFLINE_FILE_REFUSED'
-        ? 'This license cannot be used right now, so there is no offline file for it.' : e.message;
+      const reason = e.code === 'OFFLINE_FILE_REFUSED' && e.reason;
+      status.textContent = reason === 'LIMIT_EXCEEDED'
+        ? 'Every device slot of this license is taken. Deactivate a device first (Devices).'
+        : reason ? 'This license cannot be used right now, so there is no offline file for it.' : e.message;
     } finally {
       get.disabled = false;
     }
   } }, 'Download');
   const d = dialog('Offline file', h('div', {},
-    h('p', {}, 'For a computer without internet access: copy this file to it. It stays valid for a limited time.'),
-    h('div', { class: 'field' }, h('label', { for: 'fingerprint' }, 'Device ID (optional)'), fp,
-      h('p', { class: 'hint' }, 'Your software shows it; with it, the file works on that computer only.')),
+    h('p', {}, 'For a computer without internet access: it takes one of the license\'s device slots, and this file, copied to it, works there for a limited time.'),
+    h('div', { class: 'field' }, h('label', { for: 'fingerprint' }, 'Device ID'), fp,
+      h('p', { class: 'hint', id: 'fingerprint-hint' }, 'Your software shows it on that computer; the file works there only.')),
     status), [get]);
 }
 
@@ -222,7 +225,11 @@ async function signOut() {
 }
 
 async function start() {
-  if (!env) { location.replace('/portal/production/'); return; }
+  if (!env) {
+    show(h('div', { class: 'card narrow' }, h('h1', {}, 'Your licenses'),
+      h('p', {}, 'Open the portal link your software vendor gave you (it ends in the name of your environment, like /portal/production/).')));
+    return;
+  }
   if (parts[2] === 'sign-in') {
     const token = location.hash.slice(1);
     history.replaceState(null, '', base); // the secret leaves the address bar and history

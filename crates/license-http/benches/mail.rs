@@ -35,7 +35,12 @@ fn run(backend: &str, db: &TestDb, n: usize) {
     let started = Instant::now();
     let mut sent = 0;
     while sent < n {
-        sent += mail_delivery::pass(&env, &mailer, "http://127.0.0.1:8081");
+        sent += mail_delivery::pass(
+            &env,
+            &mailer,
+            "http://127.0.0.1:8081",
+            &time::OffsetDateTime::now_utc,
+        );
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "stuck at {sent}"

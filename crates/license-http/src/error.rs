@@ -82,6 +82,9 @@ pub enum ApiError {
     /// would get, e.g. `REVOKED`), so no offline file promises otherwise.
     #[error("this license would not validate now ({0}), so there is no offline file for it")]
     OfflineFileRefused(&'static str),
+    /// 503 `UNAVAILABLE`: the portal cannot mail sign-in links (no `KEYSMITH_SMTP_URL`).
+    #[error("sign-in by email is not set up on this server; ask the vendor for help")]
+    EmailOff,
     /// 503 `UNAVAILABLE`: the blocking pool is gone (shutting down).
     #[error("service is shutting down")]
     Unavailable,
@@ -114,7 +117,7 @@ impl ApiError {
             Self::CsrfFailed => (S::FORBIDDEN, "CSRF_FAILED", none),
             Self::ReauthRequired => (S::FORBIDDEN, "REAUTH_REQUIRED", none),
             Self::Forbidden { .. } | Self::NoAccess(_) => (S::FORBIDDEN, "FORBIDDEN", none),
-            Self::Unavailable => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", none),
+            Self::Unavailable | Self::EmailOff => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", none),
             Self::Gone(_) => (S::GONE, "GONE", none),
             Self::OfflineFileRefused(reason) => (
                 S::CONFLICT,

@@ -153,6 +153,18 @@ impl Mailer {
                 ));
             }
         };
+        let clear_possible = matches!(tls_mode.as_deref(), Some("none" | "opportunistic"));
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if clear_possible && !url.username().is_empty() && !loopback {
+            return Err(bad(
+                VAR,
+                "a password would cross the network in clear (tls=none or opportunistic): \
+                 use STARTTLS (smtp:// without tls=) or smtps://",
+            ));
+        }
         let mut builder = SmtpTransport::builder_dangerous(host.as_str())
             .port(url.port().unwrap_or(default_port))
             .tls(tls)
@@ -173,11 +185,15 @@ impl Mailer {
 
     /// Sends `mail` to `to`: plain text and HTML as alternatives.
     pub fn send(&self, to: &str, mail: &RenderedMail) -> Result<(), SendError> {
-        let to: Mailbox = to.parse().map_err(|e| SendError {
-            class: "address".into(),
-            permanent: true,
-            detail: format!("{e}"),
-        })?;
+        // An address, never a mailbox with a display name: `a<b@evil.example>` is refused.
+        let to = to
+            .parse::<lettre::Address>()
+            .map(|a| Mailbox::new(None, a))
+            .map_err(|e| SendError {
+                class: "address".into(),
+                permanent: true,
+                detail: format!("{e}"),
+            })?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -286,6 +302,7 @@ mod tests {
             "smtp://user:p%40ss@mail.example.com:587",
             "smtps://mail.example.com",
             "smtp://127.0.0.1:2525?tls=none",
+            "smtp://user:pass@127.0.0.1:2525?tls=none",
             "smtp://mail.example.com?tls=opportunistic",
         ] {
             let c = config(url).unwrap().unwrap();
@@ -302,6 +319,8 @@ mod tests {
             "smtp://mail.example.com?tls=maybe",
             "smtps://mail.example.com?tls=none",
             "smtp://mail.example.com?verify=no",
+            "smtp://user:secret@mail.example.com?tls=none",
+            "smtp://user:secret@mail.example.com?tls=opportunistic",
         ] {
             let e = config(url).unwrap_err();
             assert_eq!(e.variable, "KEYSMITH_SMTP_URL", "{url}: {e}");

@@ -145,7 +145,15 @@ fn validation_server(
     let site = crate::portal::PortalSite {
         enabled: config.portal,
         public_url: config.public_validation_url.clone(),
+        mail: config.mail.is_some(),
     };
+    if site.enabled && site.mail && !site.secure_or_local() {
+        tracing::warn!(
+            url = %site.public_url,
+            "the customer portal's sign-in links and cookie travel over plain http: set \
+             KEYSMITH_PUBLIC_VALIDATION_URL to the https:// address customers reach"
+        );
+    }
     let shared = Shared::validation(envs, config.rates)
         .with_portal(site)
         .with_client_ips(config.trusted_proxies.clone())

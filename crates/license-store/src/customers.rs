@@ -13,7 +13,7 @@ use crate::error::{StoreError, StoreResult, unique};
 use crate::limits::MAX_BATCH;
 use crate::model::*;
 use crate::rows::CustomerRow;
-use crate::schema::{customers, licenses};
+use crate::schema::{customers, licenses, portal_links, portal_sessions};
 use crate::validate;
 use crate::{Page, Store};
 
@@ -24,6 +24,20 @@ pub(crate) fn load_customer(c: &mut DbConn, id: &str) -> StoreResult<CustomerRow
         .first(c)
         .optional()?
         .ok_or(StoreError::NotFound { entity: "customer" })
+}
+
+/// Ends customer `id`'s portal sessions and voids their unused sign-in links (access taken
+/// away, or their email changed: the old address holder must not stay signed in).
+pub(crate) fn sign_out_everywhere(c: &mut DbConn, id: &str) -> StoreResult<()> {
+    diesel::delete(portal_sessions::table.filter(portal_sessions::customer_id.eq(id)))
+        .execute(c)?;
+    diesel::delete(
+        portal_links::table
+            .filter(portal_links::customer_id.eq(id))
+            .filter(portal_links::used_at.is_null()),
+    )
+    .execute(c)?;
+    Ok(())
 }
 
 /// A new customer.
@@ -132,6 +146,7 @@ impl Store {
         self.conn()?.write(|c| {
             let mut row = load_customer(c, &id.to_string())?;
             let before = json!({"name": row.name, "email": row.email});
+            let old_email = row.email_lower.clone();
             if let Some(n) = name {
                 row.name = n;
             }
@@ -155,6 +170,11 @@ impl Store {
                 ))
                 .execute(c)
                 .map_err(unique("email"))?;
+            if row.email_lower != old_email {
+                // Whoever holds the old address is signed out of the portal; mail queued for
+                // it is given up when rendered (its recipient is no longer the customer's).
+                sign_out_everywhere(c, &row.id)?;
+            }
             // The name each of its licenses sorts by.
             diesel::update(licenses::table.filter(licenses::customer_id.eq(&row.id)))
                 .set(licenses::customer_sort.eq(&row.name))

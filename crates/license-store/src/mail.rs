@@ -19,14 +19,14 @@ use uuid::Uuid;
 use crate::db::DbConn;
 use crate::delivery::{RETRY_FOR, backoff};
 use crate::error::{StoreError, StoreResult};
-use crate::mail_templates::MailKind;
-use crate::model::{expiry_from_db, from_db, new_id, parse_id, to_db};
+use crate::mail_templates::{MailKind, PORTAL_LINK_MINUTES};
+use crate::model::{expiry_from_db, from_db, new_id, parse_id, parse_json, to_db};
 use crate::rows::{CustomerRow, EventRow, LicenseRow};
 use crate::schema::{customers, events, licenses, mail_attempts, mail_deliveries, products};
 use crate::{Page, Store};
 
 /// A mail ready to render and send.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OutgoingMail {
     pub id: Uuid,
     pub kind: MailKind,
@@ -34,6 +34,16 @@ pub struct OutgoingMail {
     /// Placeholder values (SPEC §14 templates): what the kind's templates may use. `None` when
     /// what the mail was about is gone (a deleted license): the mail is given up.
     pub vars: Option<BTreeMap<&'static str, String>>,
+}
+
+impl std::fmt::Debug for OutgoingMail {
+    // `vars` may hold a full key or a sign-in link.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingMail")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one attempt to send gave.
@@ -194,9 +204,16 @@ impl Store {
                 let Some(license_id) = &e.license_id else {
                     continue;
                 };
-                let customer: Option<CustomerRow> = licenses::table
-                    .inner_join(customers::table)
-                    .filter(licenses::id.eq(license_id))
+                // The customer the event was about (a later reassignment does not redirect it).
+                let customer_id = parse_json(&e.data)?
+                    .get("customer_id")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+                let Some(customer_id) = customer_id else {
+                    continue;
+                };
+                let customer: Option<CustomerRow> = customers::table
+                    .find(&customer_id)
                     .select(CustomerRow::as_select())
                     .first(c)
                     .optional()?;
@@ -254,6 +271,49 @@ impl Store {
                     })
                 })
                 .collect()
+        })
+    }
+
+    /// Pushes the claim on mails still being sent `lease` ahead of `now` (the worker's heartbeat
+    /// while a slow relay answers), so no other worker claims and sends them again.
+    pub fn renew_mail_claims(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        ids: &[Uuid],
+    ) -> StoreResult<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        self.conn()?.write(|c| {
+            Ok(diesel::update(
+                mail_deliveries::table
+                    .filter(mail_deliveries::id.eq_any(&ids))
+                    .filter(mail_deliveries::status.eq("pending")),
+            )
+            .set(mail_deliveries::next_attempt_at.eq(to_db(now + lease)))
+            .execute(c)?)
+        })
+    }
+
+    /// Deletes mail deliveries (and their attempts) that ended more than `keep` ago: the list
+    /// an operator reads stays bounded. Returns how many went.
+    pub fn purge_mail(&self, now: OffsetDateTime, keep: Duration) -> StoreResult<usize> {
+        let before = to_db(now - keep);
+        self.conn()?.write(|c| {
+            let old = mail_deliveries::table
+                .filter(mail_deliveries::status.ne("pending"))
+                .filter(mail_deliveries::updated_at.lt(before))
+                .select(mail_deliveries::id);
+            diesel::delete(mail_attempts::table.filter(mail_attempts::delivery_id.eq_any(old)))
+                .execute(c)?;
+            Ok(diesel::delete(
+                mail_deliveries::table
+                    .filter(mail_deliveries::status.ne("pending"))
+                    .filter(mail_deliveries::updated_at.lt(before)),
+            )
+            .execute(c)?)
         })
     }
 
@@ -359,7 +419,8 @@ pub const GONE: &str = "gone";
 /// What a batch of claimed mails refers to, loaded with one query per table.
 struct Context {
     licenses: HashMap<String, LicenseRow>,
-    customers: HashMap<String, String>,
+    /// Customer id → (name, email now).
+    customers: HashMap<String, (String, String)>,
     products: HashMap<String, String>,
 }
 
@@ -384,9 +445,10 @@ impl Context {
             .collect();
         let customers = customers::table
             .filter(customers::id.eq_any(&customer_ids))
-            .select((customers::id, customers::name))
-            .load::<(String, String)>(c)?
+            .select((customers::id, customers::name, customers::email))
+            .load::<(String, String, String)>(c)?
             .into_iter()
+            .map(|(id, name, email)| (id, (name, email)))
             .collect();
         Ok(Self {
             licenses,
@@ -403,14 +465,21 @@ impl Context {
         portal_url: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<BTreeMap<&'static str, String>>> {
+        // A mail is given up (`None`) rather than sent somewhere it was not meant for: its
+        // customer's address changed, the license moved to someone else, or it is too old.
+        let Some((name, email)) = r.customer_id.as_ref().and_then(|id| self.customers.get(id))
+        else {
+            return Ok(None);
+        };
+        let age = now - from_db(r.created_at);
+        if email != &r.recipient
+            || age > RETRY_FOR
+            || (kind == MailKind::PortalLink && age > Duration::minutes(PORTAL_LINK_MINUTES))
+        {
+            return Ok(None);
+        }
         let mut v = BTreeMap::new();
-        let name = r
-            .customer_id
-            .as_ref()
-            .and_then(|id| self.customers.get(id))
-            .cloned()
-            .unwrap_or_else(|| r.recipient.clone());
-        v.insert("customer_name", name);
+        v.insert("customer_name", name.clone());
         v.insert("portal_url", portal_url.to_owned());
         if kind == MailKind::PortalLink {
             let Some(sealed) = &r.payload_sealed else {
@@ -432,6 +501,9 @@ impl Context {
         let Some(l) = r.license_id.as_ref().and_then(|id| self.licenses.get(id)) else {
             return Ok(None);
         };
+        if l.customer_id != r.customer_id {
+            return Ok(None);
+        }
         let product = self
             .products
             .get(&l.product_id)
@@ -446,13 +518,11 @@ impl Context {
             let days = ((t - now).whole_hours().max(0) + 23) / 24;
             v.insert("days", days.to_string());
         }
-        v.insert(
-            "reason",
-            l.suspended_reason
-                .clone()
-                .unwrap_or_else(|| "no reason given".into()),
-        );
         if kind == MailKind::KeyAssigned {
+            // A key that no longer works is not mailed (revoked or reminted meanwhile).
+            if matches!(l.status.as_str(), "revoked" | "reminted") {
+                return Ok(None);
+            }
             let key = license_core::reveal_key(store.sealer(), parse_id(&l.id)?, &l.key_ciphertext)
                 .map_err(|_| StoreError::corrupt("key ciphertext does not open"))?;
             v.insert("key", key.expose().to_owned());

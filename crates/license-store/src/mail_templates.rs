@@ -97,13 +97,8 @@ impl MailKind {
                 "expires",
                 "portal_url",
             ],
-            Self::Suspended => &[
-                "customer_name",
-                "product_name",
-                "key_display",
-                "reason",
-                "portal_url",
-            ],
+            // No reason: an operator's or the abuse detector's note is not the customer's to read.
+            Self::Suspended => &["customer_name", "product_name", "key_display", "portal_url"],
             Self::PortalLink => &["customer_name", "link", "minutes"],
         }
     }
@@ -128,8 +123,8 @@ impl MailKind {
             ),
             Self::Suspended => (
                 "Your {{ product_name }} license is suspended",
-                "Hello {{ customer_name }},\n\nyour {{ product_name }} license {{ key_display }} has been suspended: {{ reason }}\n\nPlease contact us if you think this is a mistake.\n\nYour licenses: {{ portal_url }}\n",
-                "<p>Hello {{ customer_name }},</p><p>your <b>{{ product_name }}</b> license {{ key_display }} has been suspended: {{ reason }}</p><p>Please contact us if you think this is a mistake.</p><p><a href=\"{{ portal_url }}\">Your licenses</a></p>",
+                "Hello {{ customer_name }},\n\nyour {{ product_name }} license {{ key_display }} has been suspended. Please contact us to have it restored, or if you think this is a mistake.\n\nYour licenses: {{ portal_url }}\n",
+                "<p>Hello {{ customer_name }},</p><p>your <b>{{ product_name }}</b> license {{ key_display }} has been suspended. Please contact us to have it restored, or if you think this is a mistake.</p><p><a href=\"{{ portal_url }}\">Your licenses</a></p>",
             ),
             Self::Revoked => (
                 "Your {{ product_name }} license has been revoked",

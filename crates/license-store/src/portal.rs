@@ -35,7 +35,9 @@ pub const SESSION_IDLE: Duration = Duration::minutes(30);
 pub const SESSION_MAX: Duration = Duration::hours(12);
 /// Sign-in links mailed to one customer per hour at most; more requests are answered the same
 /// way and send nothing (no mail bombing through the portal).
-pub const LINKS_PER_HOUR: i64 = 5;
+pub const LINKS_PER_HOUR: usize = 5;
+/// A customer gets at most one link this often (a stranger asking in a loop fills no inbox).
+pub const LINK_SPACING: Duration = Duration::minutes(1);
 /// `last_seen_at` is written at most this often per session.
 const TOUCH_EVERY: Duration = Duration::minutes(1);
 
@@ -71,7 +73,7 @@ pub struct PortalAccess {
     pub access: bool,
     /// Sessions open now.
     pub sessions: i64,
-    /// The latest sign-in, if any session is still recorded.
+    /// The latest sign-in (kept when sessions end).
     #[serde(with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_sign_in_at: Option<OffsetDateTime>,
@@ -118,12 +120,13 @@ impl Store {
             let Some(customer) = customer else {
                 return Ok(false);
             };
-            let recent: i64 = portal_links::table
+            let recent: Vec<time::PrimitiveDateTime> = portal_links::table
                 .filter(portal_links::customer_id.eq(&customer.id))
                 .filter(portal_links::created_at.gt(to_db(now - Duration::hours(1))))
-                .count()
-                .get_result(c)?;
-            if recent >= LINKS_PER_HOUR {
+                .select(portal_links::created_at)
+                .load(c)?;
+            let latest = recent.iter().max().map(|t| from_db(*t));
+            if recent.len() >= LINKS_PER_HOUR || latest.is_some_and(|t| now - t < LINK_SPACING) {
                 return Ok(false);
             }
             let secret = new_secret(&mut rand::rng());
@@ -195,13 +198,18 @@ impl Store {
                 .first(c)
                 .optional()?
                 .ok_or(StoreError::LinkInvalid)?;
-            diesel::update(
+            // Only the request that marks the link used signs in (two at once on PostgreSQL
+            // both read it unused).
+            let marked = diesel::update(
                 portal_links::table
                     .find(&digest)
                     .filter(portal_links::used_at.is_null()),
             )
             .set(portal_links::used_at.eq(Some(to_db(now))))
             .execute(c)?;
+            if marked != 1 {
+                return Err(StoreError::LinkInvalid);
+            }
             let session = new_secret(&mut rand::rng());
             diesel::insert_into(portal_sessions::table)
                 .values((
@@ -213,6 +221,9 @@ impl Store {
                     portal_sessions::expires_at.eq(to_db(now + SESSION_MAX)),
                     portal_sessions::ip.eq(&ip),
                 ))
+                .execute(c)?;
+            diesel::update(customers::table.find(&customer.id))
+                .set(customers::portal_signed_in_at.eq(Some(to_db(now))))
                 .execute(c)?;
             let who = PortalCustomer::of(&customer)?;
             audit::record(
@@ -321,9 +332,7 @@ impl Store {
         id: Uuid,
     ) -> StoreResult<LicenseKey> {
         self.conn()?.write(|c| {
-            let row = own_license(c, customer, id)?;
-            let key = license_core::reveal_key(self.sealer(), id, &row.key_ciphertext)
-                .map_err(|_| StoreError::corrupt("key ciphertext does not open"))?;
+            let (row, key) = self.own_key(c, customer, id)?;
             log_change(
                 c,
                 now,
@@ -334,6 +343,48 @@ impl Store {
                 details(json!({})),
             )?;
             Ok(key)
+        })
+    }
+
+    /// One of `customer`'s keys, for a use case that acts with it and audits that (the portal's
+    /// offline activation); never shown.
+    pub fn portal_key(&self, customer: Uuid, id: Uuid) -> StoreResult<LicenseKey> {
+        self.conn()?.read(|c| Ok(self.own_key(c, customer, id)?.1))
+    }
+
+    fn own_key(
+        &self,
+        c: &mut DbConn,
+        customer: Uuid,
+        id: Uuid,
+    ) -> StoreResult<(LicenseRow, LicenseKey)> {
+        let row = own_license(c, customer, id)?;
+        let key = license_core::reveal_key(self.sealer(), id, &row.key_ciphertext)
+            .map_err(|_| StoreError::corrupt("key ciphertext does not open"))?;
+        Ok((row, key))
+    }
+
+    /// Deletes sign-in links and sessions that can no longer be used (expired, used, idle):
+    /// rows a stranger's requests add do not pile up. Returns how many went.
+    pub fn purge_portal(&self, now: OffsetDateTime) -> StoreResult<usize> {
+        self.conn()?.write(|c| {
+            let links = diesel::delete(
+                portal_links::table.filter(
+                    portal_links::expires_at
+                        .lt(to_db(now))
+                        .or(portal_links::used_at.is_not_null()),
+                ),
+            )
+            .execute(c)?;
+            let sessions = diesel::delete(
+                portal_sessions::table.filter(
+                    portal_sessions::expires_at
+                        .lt(to_db(now))
+                        .or(portal_sessions::last_seen_at.lt(to_db(now - SESSION_IDLE))),
+                ),
+            )
+            .execute(c)?;
+            Ok(links + sessions)
         })
     }
 
@@ -359,14 +410,7 @@ impl Store {
                 .set(customers::portal_access.eq(access))
                 .execute(c)?;
             if !access {
-                diesel::delete(portal_sessions::table.filter(portal_sessions::customer_id.eq(&id)))
-                    .execute(c)?;
-                diesel::delete(
-                    portal_links::table
-                        .filter(portal_links::customer_id.eq(&id))
-                        .filter(portal_links::used_at.is_null()),
-                )
-                .execute(c)?;
+                crate::customers::sign_out_everywhere(c, &id)?;
             }
             audit::record(
                 c,
@@ -382,20 +426,19 @@ impl Store {
 }
 
 fn access_of(c: &mut DbConn, id: &str) -> StoreResult<PortalAccess> {
-    let access: bool = customers::table
+    let (access, last): (bool, Option<time::PrimitiveDateTime>) = customers::table
         .find(id)
-        .select(customers::portal_access)
+        .select((customers::portal_access, customers::portal_signed_in_at))
         .first(c)
         .optional()?
         .ok_or(StoreError::NotFound { entity: "customer" })?;
-    let sessions = portal_sessions::table.filter(portal_sessions::customer_id.eq(id));
-    let count: i64 = sessions.count().get_result(c)?;
-    let last: Option<time::PrimitiveDateTime> = sessions
-        .select(diesel::dsl::max(portal_sessions::created_at))
-        .first(c)?;
+    let sessions: i64 = portal_sessions::table
+        .filter(portal_sessions::customer_id.eq(id))
+        .count()
+        .get_result(c)?;
     Ok(PortalAccess {
         access,
-        sessions: count,
+        sessions,
         last_sign_in_at: last.map(from_db),
     })
 }

@@ -42,6 +42,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         portal_access -> Bool,
+        portal_signed_in_at -> Nullable<Timestamp>,
     }
 }
 

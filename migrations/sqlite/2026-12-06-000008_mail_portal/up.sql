@@ -40,6 +40,7 @@ CREATE INDEX mail_attempts_delivery ON mail_attempts(delivery_id, at);
 
 -- An operator can take a customer's portal access away (and give it back).
 ALTER TABLE customers ADD COLUMN portal_access BOOLEAN NOT NULL DEFAULT TRUE;
+ALTER TABLE customers ADD COLUMN portal_signed_in_at TIMESTAMP;
 
 -- Single-use sign-in links (SHA-256 of the secret; the secret only ever travels in the email).
 CREATE TABLE portal_links (

@@ -52,7 +52,10 @@ impl Server {
     pub(crate) fn with_mail(smtp_url: &str) -> Self {
         Self::start_with(&[
             ("KEYSMITH_SMTP_URL", smtp_url),
-            ("KEYSMITH_MAIL_FROM", "Acme Licensing <licenses@acme.example>"),
+            (
+                "KEYSMITH_MAIL_FROM",
+                "Acme Licensing <licenses@acme.example>",
+            ),
         ])
     }
 

@@ -121,7 +121,6 @@ fn sample(kind: MailKind, portal_url: String) -> BTreeMap<&'static str, String> 
         ("key_display", "ACME-····-7B2D".to_owned()),
         ("expires", "2027-01-31".to_owned()),
         ("days", "14".to_owned()),
-        ("reason", "payment overdue".to_owned()),
         ("link", format!("{portal_url}sign-in#sample")),
         ("minutes", "15".to_owned()),
         ("portal_url", portal_url),

@@ -6,12 +6,12 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::web::{self, Json};
 use actix_web::{HttpRequest, HttpResponse};
+use license_store::activation::NewActivation;
 use license_store::activations::ActivationFilter;
 use license_store::model::ActivationStatus;
 use license_store::portal::PortalCustomer;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 
 use super::{Customer, PORTAL_COOKIE, PortalSite};
 use crate::AppState;
@@ -57,23 +57,25 @@ pub(crate) async fn login(
     site: web::Data<PortalSite>,
 ) -> Result<Accepted<LinkRequested>, ApiError> {
     let env = environment(&state, &path.env)?;
+    if !site.mail {
+        return Err(ApiError::EmailOff);
+    }
     let ip = client_ip(&req);
     state.limiter.check_ip(ip)?;
+    // Every request spends the unknown-key budget, known email or not: how soon 429 comes says
+    // nothing about which emails are customers.
+    state.limiter.record_unknown(ip)?;
     let email = body.0.email.trim().to_lowercase();
     // One bucket per email as well as per IP: nobody floods one inbox from many addresses.
     let digest: [u8; 32] = Sha256::digest(format!("portal-login:{}:{email}", env.name())).into();
     state.limiter.check_key(&digest)?;
     let base = format!("{}sign-in#", site.page(env.name()));
     let (now, rid) = (state.clock.now(), request_id(&req));
-    let queued = web::block(move || {
+    web::block(move || {
         env.store()
             .request_portal_link(now, &email, &base, &rid, Some(ip.to_string()))
     })
     .await??;
-    if !queued {
-        // An unknown email counts like an unknown key: enumeration is slowed per IP.
-        state.limiter.record_unknown(ip)?;
-    }
     Ok(Accepted(LinkRequested {
         message: LINK_MESSAGE,
     }))
@@ -316,26 +318,31 @@ pub(crate) async fn deactivate(
     Ok(Json(public::activation(&a)))
 }
 
-/// Query of the offline file: bind it to one device.
+/// Query of the offline file: the device it is for.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OfflineQuery {
-    /// The fingerprint of the air-gapped machine (its lease then holds `fp`).
-    #[param(max_length = 255, pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")]
-    fingerprint: Option<String>,
+    /// The device ID of the air-gapped machine (its software shows it). The machine takes one
+    /// of the license's activation slots, like an online activation.
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]+$"
+    )]
+    fingerprint: String,
 }
 
 #[utoipa::path(
     get,
     path = "/v1/{env}/portal/licenses/{id}/offline-file",
-    summary = "A signed offline validation file for an air-gapped machine (audited)",
+    summary = "Activate an air-gapped machine and download its signed offline file (audited)",
     tag = "portal",
     params(IdPath, OfflineQuery),
     responses(
         (status = 200, description = "The file, as an attachment", body = OfflineFile),
         NotFound,
-        (status = 409, description = "OFFLINE_FILE_REFUSED: the license would not validate now (`reason`)")
+        (status = 409, description = "OFFLINE_FILE_REFUSED: the license would not validate now, or has no free slot (`reason`: LIMIT_EXCEEDED, REVOKED, ...)")
     ),
     security(("portal" = []))
 )]
@@ -343,18 +350,33 @@ pub(crate) async fn offline_file(
     who: Customer,
     path: web::Path<IdPath>,
     q: web::Query<OfflineQuery>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let fingerprint = match q.into_inner().fingerprint.filter(|f| !f.is_empty()) {
-        Some(f) => Some(license_core::Fingerprint::new(&f).map_err(|_| {
-            ApiError::InvalidRequest("fingerprint: must be 1-255 printable characters".into())
-        })?),
-        None => None,
-    };
+    let fp = license_core::Fingerprint::new(&q.into_inner().fingerprint).map_err(|_| {
+        ApiError::InvalidRequest("fingerprint: must be 1-255 printable characters".into())
+    })?;
     let (env, id, customer, actor) = (who.env.clone(), path.id, who.customer.id, who.actor);
+    let now = state.clock.now();
     let file = web::block(move || -> Result<_, ApiError> {
+        // The machine takes a slot (or already holds one), through the same race-free check as
+        // an online activation: an offline file never gets around the limit.
+        let key = env.store().portal_key(customer, id)?;
+        let settings = env.settings()?;
+        let new = NewActivation {
+            fingerprint: fp.clone(),
+            name: Some("Offline machine".into()),
+            platform: None,
+            ip: actor.ip.clone(),
+            metadata: None,
+        };
+        let answer = env
+            .store()
+            .activate(&actor, now, key.expose(), new, settings.grace())?;
+        if !answer.decision.outcome.is_success() {
+            return Ok(Err(answer.decision.outcome.code()));
+        }
         let view = env.store().portal_license(customer, id)?;
-        let fp = fingerprint.as_ref().map(license_core::Fingerprint::as_str);
-        public::offline_file(&env, &view, fp, &actor, OffsetDateTime::now_utc())
+        public::offline_file(&env, &view, Some(fp.as_str()), &actor, now)
     })
     .await??
     .map_err(ApiError::OfflineFileRefused)?;

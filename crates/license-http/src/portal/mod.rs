@@ -57,6 +57,9 @@ pub struct PortalSite {
     /// The validation service's public base URL: sign-in links point there, and `https` makes
     /// the cookie `Secure`.
     pub public_url: String,
+    /// Whether email is set up (`KEYSMITH_SMTP_URL`): without it no sign-in link can be sent, and
+    /// asking for one says so (503) instead of queueing mail nobody sends.
+    pub mail: bool,
 }
 
 impl Default for PortalSite {
@@ -64,11 +67,20 @@ impl Default for PortalSite {
         Self {
             enabled: true,
             public_url: "http://127.0.0.1:8081".into(),
+            mail: false,
         }
     }
 }
 
 impl PortalSite {
+    /// Whether links and cookies are safe in transit: https, or a loopback address.
+    pub fn secure_or_local(&self) -> bool {
+        let host = self.public_url.split_once("://").map_or("", |(_, rest)| {
+            rest.split(['/', ':']).next().unwrap_or_default()
+        });
+        self.public_url.starts_with("https://") || host == "127.0.0.1" || host == "localhost"
+    }
+
     /// The portal's page for environment `env`.
     pub fn page(&self, env: &str) -> String {
         crate::workers::mail_delivery::portal_url(&self.public_url, env)

@@ -15,6 +15,8 @@ pub const TICK: Duration = Duration::from_secs(30);
 /// Licenses handled per step and pass (a large backlog drains over several passes).
 pub const BATCH: i64 = 500;
 const PURGE_EVERY: Duration = Duration::from_secs(24 * 3600);
+/// Sent and failed mail stays listed this long.
+const MAIL_KEPT: time::Duration = time::Duration::days(90);
 
 /// One pass over every environment at `now`; `last_purge` remembers the daily purge.
 pub fn pass(envs: &Environments, now: OffsetDateTime, last_purge: &mut HashMap<String, Instant>) {
@@ -51,6 +53,14 @@ pub fn pass(envs: &Environments, now: OffsetDateTime, last_purge: &mut HashMap<S
                     }
                 }
                 Err(e) => tracing::warn!(environment = %name, error = %e, "audit purge failed"),
+            }
+            // Used and expired portal links and sessions, and mail that ended long ago.
+            let portal = env.store().purge_portal(now);
+            let mail = env.store().purge_mail(now, MAIL_KEPT);
+            for (what, r) in [("portal", portal), ("mail", mail)] {
+                if let Err(e) = r {
+                    tracing::warn!(environment = %name, error = %e, what, "purge failed");
+                }
             }
         }
     }

@@ -21,6 +21,8 @@ const FAN_OUT_BATCH: i64 = 500;
 const SEND_BATCH: i64 = 50;
 /// How long a claimed mail is left to this worker before another may try it.
 const CLAIM_LEASE: time::Duration = time::Duration::seconds(120);
+/// Claims of a batch still being sent are renewed after this long.
+const RENEW_AFTER: Duration = Duration::from_secs(60);
 
 /// The portal's address in environment `env` (for the `portal_url` placeholder).
 pub fn portal_url(public_validation_url: &str, env: &str) -> String {
@@ -48,11 +50,16 @@ fn send_one(env: &Environment, mailer: &Mailer, mail: &OutgoingMail) -> MailAtte
     }
 }
 
-/// One pass over environment `env` at `now`: fan out, then send until nothing is due.
-/// Returns the mails attempted.
-pub fn pass(env: &Environment, mailer: &Mailer, public_validation_url: &str) -> usize {
+/// One pass over environment `env`, reading the time from `clock`: fan out, then send until
+/// nothing is due. Returns the mails attempted.
+pub fn pass(
+    env: &Environment,
+    mailer: &Mailer,
+    public_validation_url: &str,
+    clock: &dyn Fn() -> OffsetDateTime,
+) -> usize {
     let store = env.store();
-    let now = OffsetDateTime::now_utc();
+    let now = clock();
     loop {
         match store.fan_out_mail(now, FAN_OUT_BATCH) {
             Ok(n) if n == FAN_OUT_BATCH as usize => continue,
@@ -66,7 +73,7 @@ pub fn pass(env: &Environment, mailer: &Mailer, public_validation_url: &str) -> 
     let portal = portal_url(public_validation_url, env.name());
     let mut attempted = 0;
     loop {
-        let now = OffsetDateTime::now_utc();
+        let now = clock();
         let batch = match store.claim_mail(now, CLAIM_LEASE, SEND_BATCH, &portal) {
             Ok(b) if b.is_empty() => return attempted,
             Ok(b) => b,
@@ -75,17 +82,28 @@ pub fn pass(env: &Environment, mailer: &Mailer, public_validation_url: &str) -> 
                 return attempted;
             }
         };
-        let results: Vec<_> = batch
-            .iter()
-            .map(|m| (m.id, send_one(env, mailer, m)))
-            .collect();
+        // A slow relay must not let the claim on the rest of the batch lapse (another
+        // instance would send them again): renewed whenever half the lease has passed.
+        let mut renewed = std::time::Instant::now();
+        let mut results = Vec::with_capacity(batch.len());
+        for (i, m) in batch.iter().enumerate() {
+            if renewed.elapsed() > RENEW_AFTER {
+                let rest: Vec<_> = batch[i..].iter().map(|m| m.id).collect();
+                if let Err(e) = store.renew_mail_claims(clock(), CLAIM_LEASE, &rest) {
+                    tracing::warn!(environment = env.name(), error = %e, "mail: cannot renew claims");
+                    break;
+                }
+                renewed = std::time::Instant::now();
+            }
+            results.push((m.id, send_one(env, mailer, m)));
+        }
         for (id, a) in &results {
             if let Some(error) = &a.error {
                 tracing::info!(environment = env.name(), mail = %id, error, "mail not sent");
             }
         }
         attempted += results.len();
-        if let Err(e) = store.record_mail_attempts(OffsetDateTime::now_utc(), &results) {
+        if let Err(e) = store.record_mail_attempts(clock(), &results) {
             tracing::warn!(environment = env.name(), error = %e, "mail: cannot record attempts");
             return attempted;
         }
@@ -99,7 +117,14 @@ pub fn spawn(envs: Environments, mailer: Arc<Mailer>, public_validation_url: Str
         loop {
             let sent: usize = envs
                 .iter()
-                .map(|env| pass(env, &mailer, &public_validation_url))
+                .map(|env| {
+                    pass(
+                        env,
+                        &mailer,
+                        &public_validation_url,
+                        &OffsetDateTime::now_utc,
+                    )
+                })
                 .sum();
             if sent == 0 {
                 std::thread::sleep(TICK);

@@ -23,7 +23,7 @@ fn mailer(sink: &SmtpSink) -> Mailer {
 fn send_mail(app: &TestApp, mailer: &Mailer) -> usize {
     app.environments()
         .iter()
-        .map(|env| mail_delivery::pass(env, mailer, PUBLIC_VALIDATION_URL))
+        .map(|env| mail_delivery::pass(env, mailer, PUBLIC_VALIDATION_URL, &|| app.now()))
         .sum()
 }
 
@@ -34,12 +34,7 @@ struct Session {
 }
 
 fn cookie_of(r: &Reply) -> String {
-    let set = r
-        .headers
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap();
+    let set = r.headers.get("set-cookie").unwrap().to_str().unwrap();
     assert!(
         set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"),
         "{set}"
@@ -94,6 +89,14 @@ async fn portal(app: &TestApp, s: &Session, method: &str, path: &str) -> Reply {
     app.send(req).await
 }
 
+/// Creates a customer through the admin API; returns its id.
+async fn db_customer(app: &TestApp, name: &str) -> String {
+    let c = app
+        .req("POST", "/customers", Some(json!({"name": name, "email": format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple())})))
+        .await;
+    c.body["id"].as_str().unwrap().to_owned()
+}
+
 both_backends! {
     fn a_sign_in_link_is_mailed_works_once_and_not_after_15_minutes(db) {
         block_on(async {
@@ -129,7 +132,9 @@ both_backends! {
             assert_eq!(me.status, StatusCode::OK);
             assert_eq!(me.headers.get("cache-control").unwrap(), "no-store");
 
-            // A link older than 15 minutes opens nothing.
+            // A link older than 15 minutes opens nothing (a second link comes a minute later at the
+            // soonest).
+            app.advance(time::Duration::seconds(61));
             app.post("/v1/test/portal/login", json!({"email": email})).await;
             send_mail(&app, &mailer);
             let late = link_in(&sink, &email);
@@ -177,7 +182,7 @@ both_backends! {
             for (method, path) in [
                 ("POST", format!("/licenses/{theirs_id}/reveal")),
                 ("GET", format!("/licenses/{theirs_id}/activations")),
-                ("GET", format!("/licenses/{theirs_id}/offline-file")),
+                ("GET", format!("/licenses/{theirs_id}/offline-file?fingerprint=x")),
                 ("POST", format!("/activations/{bobs_device}/deactivate")),
                 ("POST", format!("/licenses/{guessed}/reveal")),
                 ("POST", format!("/activations/{guessed}/deactivate")),
@@ -230,6 +235,15 @@ both_backends! {
             let new = app.post("/v1/test/activate", json!({"key": key, "fingerprint": "new-laptop"})).await;
             assert_eq!(new.status, StatusCode::CREATED, "{}", new.text());
 
+            // An offline file takes a slot like any activation: none is free now.
+            let full = portal(&app, &s, "GET", &format!("/licenses/{id}/offline-file?fingerprint=air-gapped-1")).await;
+            assert_eq!((full.status, full.error_code()), (StatusCode::CONFLICT, "OFFLINE_FILE_REFUSED"), "{}", full.text());
+            assert_eq!(full.body["error"]["reason"], "LIMIT_EXCEEDED");
+            let no_device = portal(&app, &s, "GET", &format!("/licenses/{id}/offline-file")).await;
+            assert_eq!(no_device.status, StatusCode::BAD_REQUEST, "an offline file is for one machine");
+            let devices = portal(&app, &s, "GET", &format!("/licenses/{id}/activations")).await;
+            let new_laptop = devices.body["items"][0]["id"].as_str().unwrap().to_owned();
+            portal(&app, &s, "POST", &format!("/activations/{new_laptop}/deactivate")).await;
             // The offline file: a lease for the given device, verifiable with the published keys.
             let file = portal(&app, &s, "GET", &format!("/licenses/{id}/offline-file?fingerprint=air-gapped-1")).await;
             assert_eq!(file.status, StatusCode::OK, "{}", file.text());
@@ -239,6 +253,11 @@ both_backends! {
             let expect = license_core::lease::Expect { fingerprint: Some("air-gapped-1"), env: Some("test") };
             let claims = license_core::lease::verify(file.body["lease"].as_str().unwrap(), &keys, time::OffsetDateTime::now_utc(), expect).unwrap();
             assert_eq!(claims.lid, id);
+            let devices = portal(&app, &s, "GET", &format!("/licenses/{id}/activations")).await;
+            assert_eq!(devices.body["items"][0]["fingerprint"], "air-gapped-1");
+            assert_eq!(devices.body["items"][0]["name"], "Offline machine");
+            let again = portal(&app, &s, "GET", &format!("/licenses/{id}/offline-file?fingerprint=air-gapped-1")).await;
+            assert_eq!(again.status, StatusCode::OK, "the same machine again uses no new slot");
 
             // Every portal action is audited as the customer.
             let actor = format!("customer:{}", f.customer.email);
@@ -276,9 +295,17 @@ both_backends! {
             assert_eq!(again.status, StatusCode::ACCEPTED);
             assert_eq!(send_mail(&app, &mailer), 0, "no link for a customer without access");
 
+            // A new email address signs the old one out of the portal.
+            app.req("PUT", &format!("/customers/{c}/portal"), Some(json!({"access": true}))).await;
+            app.advance(time::Duration::seconds(61));
+            let s = sign_in(&app, &sink, &mailer, &f.customer.email).await;
+            let moved = app.req("PATCH", &format!("/customers/{c}"), Some(json!({"email": "new-address@example.com"}))).await;
+            assert_eq!(moved.status, StatusCode::OK, "{}", moved.text());
+            assert_eq!(portal(&app, &s, "GET", "/me").await.status, StatusCode::UNAUTHORIZED);
+
             let mail = app.req("GET", &format!("/customers/{c}/mail"), None).await;
-            assert_eq!(mail.body["total"], 1);
-            let m = &mail.body["items"][0];
+            assert_eq!(mail.body["total"], 2);
+            let m = &mail.body["items"][1];
             assert_eq!((m["kind"].as_str(), m["status"].as_str(), m["attempts"].as_i64()), (Some("portal_link"), Some("sent"), Some(1)));
         });
     }
@@ -321,6 +348,20 @@ both_backends! {
             assert_eq!(m.subject(), "Your Acme Pro license has been revoked");
             assert!(!m.data.contains(&key), "a notice never holds the key");
             assert!(m.text().contains(&revoked.body["key_display"].as_str().unwrap().to_owned()), "{}", m.text());
+
+            // A key mail queued for one customer is given up if the license moved on before it
+            // went out: the next owner gets their own, the first gets nothing.
+            let ann = db_customer(&app, "ann").await;
+            let moving = app.req("POST", "/licenses", Some(json!({"product_id": f.product.id, "generator_id": f.generator.id}))).await;
+            let moving_id = moving.body["id"].as_str().unwrap().to_owned();
+            app.req("POST", &format!("/licenses/{moving_id}/assign"), Some(json!({"customer_id": ann}))).await;
+            let moved = app.req("PATCH", &format!("/licenses/{moving_id}"), Some(json!({"customer_id": f.customer.id}))).await;
+            assert_eq!(moved.status, StatusCode::OK, "{}", moved.text());
+            assert_eq!(send_mail(&app, &mailer), 2, "both tried");
+            let to: Vec<Vec<String>> = sink.messages()[2..].iter().map(|m| m.to.clone()).collect();
+            assert_eq!(to, [vec![f.customer.email.clone()]], "only the license's owner gets its key");
+            let gone = app.req("GET", &format!("/customers/{ann}/mail"), None).await;
+            assert_eq!((gone.body["items"][0]["status"].as_str(), gone.body["items"][0]["last_error"].as_str()), (Some("failed"), Some("gone")));
 
             // With the setting off, an assignment sends nothing.
             let mut settings = app.req("GET", "/settings", None).await.body;

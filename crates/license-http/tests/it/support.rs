@@ -92,6 +92,7 @@ impl TestApp {
             .with_portal(license_http::portal::PortalSite {
                 enabled: true,
                 public_url: PUBLIC_VALIDATION_URL.into(),
+                mail: true,
             }),
             // The receivers of the webhook tests listen on loopback.
             admin: Shared::admin(
