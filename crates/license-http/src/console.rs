@@ -36,12 +36,14 @@ assets! {
     "pages/licenses.js" => "text/javascript; charset=utf-8",
     "pages/license_dialogs.js" => "text/javascript; charset=utf-8",
     "pages/customers.js" => "text/javascript; charset=utf-8",
+    "pages/customer.js" => "text/javascript; charset=utf-8",
     "pages/audit.js" => "text/javascript; charset=utf-8",
     "pages/tokens.js" => "text/javascript; charset=utf-8",
     "pages/operators.js" => "text/javascript; charset=utf-8",
     "pages/webhooks.js" => "text/javascript; charset=utf-8",
     "pages/webhook_deliveries.js" => "text/javascript; charset=utf-8",
     "pages/settings.js" => "text/javascript; charset=utf-8",
+    "pages/mail_templates.js" => "text/javascript; charset=utf-8",
     "pages/not_found.js" => "text/javascript; charset=utf-8",
     "pages/products.js" => "text/javascript; charset=utf-8",
     "pages/generators.js" => "text/javascript; charset=utf-8",
@@ -94,7 +96,9 @@ pub(crate) fn serve_from(assets: &'static [(&str, &str, &[u8])], path: &str) -> 
     let found = asset(assets, path).or_else(|| {
         // A missing script or stylesheet is a 404, not the shell (which would fail to parse).
         let looks_like_file = path.rsplit('/').next().is_some_and(|s| s.contains('.'));
-        (!looks_like_file).then(|| asset(assets, "index.html")).flatten()
+        (!looks_like_file)
+            .then(|| asset(assets, "index.html"))
+            .flatten()
     });
     let res = match found {
         Some((mime, bytes)) => HttpResponse::Ok().content_type(mime).body(bytes),

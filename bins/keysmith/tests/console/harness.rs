@@ -45,6 +45,11 @@ pub(crate) fn keysmith(dir: &Path, args: &[&str], stdin: &str) -> String {
 
 impl Server {
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// As [`Server::start`], with extra environment variables for `keysmith serve` (SMTP).
+    pub(crate) fn start_with(vars: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let pw = format!("{PASSWORD}\n");
         keysmith(
@@ -75,16 +80,16 @@ impl Server {
             ],
             &pw,
         );
-        Self::launch(dir, true)
+        Self::launch(dir, true, vars)
     }
 
     /// `keysmith serve` on an empty data folder, no operator and no token: the first-run path.
     /// Its log (at `info`) is in [`Server::log`].
     pub(crate) fn bare() -> Self {
-        Self::launch(tempfile::tempdir().unwrap(), false)
+        Self::launch(tempfile::tempdir().unwrap(), false, &[])
     }
 
-    fn launch(dir: tempfile::TempDir, with_token: bool) -> Self {
+    fn launch(dir: tempfile::TempDir, with_token: bool, vars: &[(&str, &str)]) -> Self {
         let (admin_port, validation_port) = (free_port(), free_port());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keysmith"));
         cmd.arg("serve")
@@ -105,6 +110,7 @@ impl Server {
         if with_token {
             cmd.env("KEYSMITH_ADMIN_TOKEN", ADMIN_TOKEN);
         }
+        cmd.envs(vars.iter().copied());
         let child = cmd.spawn().unwrap();
         let admin = format!("http://127.0.0.1:{admin_port}");
         wait_for(&format!("{admin}/healthz"), "keysmith");
@@ -121,7 +127,7 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap()
     }
 
-    /// An admin API call with the bootstrap token.
+    /// An admin API call with the bootstrap token (GET, PUT with a body, else POST).
     pub(crate) fn api(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}/v1/production{path}", self.admin);
         let auth = format!("Bearer {ADMIN_TOKEN}");
@@ -130,6 +136,11 @@ impl Server {
                 .get(&url)
                 .header("authorization", &auth)
                 .call()
+                .unwrap(),
+            ("PUT", Some(b)) => agent()
+                .put(&url)
+                .header("authorization", &auth)
+                .send_json(&b)
                 .unwrap(),
             (_, Some(b)) => agent()
                 .post(&url)

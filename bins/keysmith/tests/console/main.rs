@@ -13,4 +13,5 @@ mod catalog;
 mod harness;
 mod hooks;
 mod licenses;
+mod mail;
 mod people;
