@@ -14,6 +14,7 @@ const PAGES = {
   import: () => import('./pages/import.js'),
   activations: () => import('./pages/activations.js'),
   customers: () => import('./pages/customers.js'),
+  'customers/:id': () => import('./pages/customer.js'),
   audit: () => import('./pages/audit.js'),
   tokens: () => import('./pages/tokens.js'),
   operators: () => import('./pages/operators.js'),
@@ -58,6 +59,13 @@ export function navigate(url, { replace = false } = {}) {
 
 function pageName() {
   return location.pathname.replace(/^\/admin\/?/, '').replace(/\/$/, '');
+}
+
+/** The page and, for a detail page (`customers/<id>`), the id in the path. */
+function route() {
+  const [page, ...rest] = pageName().split('/');
+  const id = rest.length ? decodeURIComponent(rest.join('/')) : null;
+  return { page, id, load: PAGES[id ? `${page}/:id` : page] };
 }
 
 async function loadMe() {
@@ -107,10 +115,10 @@ function shell(page, env) {
   ];
 }
 
-function ctxFor(env) {
+function ctxFor(env, id = null) {
   const role = env?.role || null;
   return {
-    me, env: env?.name, role,
+    me, env: env?.name, role, id,
     can: (what) => Boolean(role && CAN[role]?.has(what)),
     path: (p) => `/v1/${env?.name}${p}`,
     navigate,
@@ -129,7 +137,7 @@ let rendering = 0;
 export async function render() {
   const ticket = ++rendering;
   const root = document.getElementById('root');
-  const page = pageName();
+  const { page, id, load: found } = route();
   try {
     if (!PUBLIC.has(page) && !me) await loadMe();
     if (ticket !== rendering) return;
@@ -138,7 +146,7 @@ export async function render() {
       history.replaceState(null, '', `/admin/login${next && next !== '/admin/' ? `?next=${encodeURIComponent(next)}` : ''}`);
       return render();
     }
-    const load = PAGES[page] || (() => import('./pages/not_found.js'));
+    const load = found || (() => import('./pages/not_found.js'));
     const mod = await load();
     if (ticket !== rendering) return;
     if (PUBLIC.has(page)) {
@@ -153,13 +161,13 @@ export async function render() {
     const parts = shell(page, env);
     fill(root, parts);
     const main = root.querySelector('main');
-    const label = NAV.find(([p]) => p === page)?.[1] || mod.title;
+    const label = (!id && NAV.find(([p]) => p === page)?.[1]) || mod.title;
     document.title = `${label} · ${env?.name || ''} · Keysmith`;
     if (!env) {
       fill(main, h('h1', {}, 'No environment'), h('p', {}, 'You have no role in any environment. Ask an admin to grant you one.'));
       return;
     }
-    await mod.render(main, { ...ctxFor(env), title: label });
+    await mod.render(main, { ...ctxFor(env, id), title: label });
   } catch (e) {
     fill(root, h('main', { id: 'main' }, h('h1', {}, 'The console could not load'), h('p', { role: 'alert' }, e.message)));
   }

@@ -58,6 +58,7 @@ pub struct ValidationApi;
         admin::mail::portal_access,
         admin::mail::set_portal_access,
         admin::mail::customer_mail,
+        admin::mail::mail_templates,
         admin::mail::preview,
         admin::licenses::licenses,
         admin::licenses::create_license,

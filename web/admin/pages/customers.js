@@ -1,6 +1,7 @@
 // Customers: who licenses are assigned to. Search (name or email) and page live in the URL;
-// create, edit (name, email, metadata), delete (refused while they hold licenses), and each
-// customer's licenses on the License Keys page (`/admin/licenses?customer=<id>`).
+// create, edit (name, email, metadata), delete (refused while they hold licenses), each
+// customer's licenses on the License Keys page (`/admin/licenses?customer=<id>`), and their
+// portal access and emails on their own page (`/admin/customers/<id>`, customer.js).
 import { get, post, patch, del, query } from '../api.js';
 import { h, fill, field } from '../ui/dom.js';
 import { confirmDialog, openDialog } from '../ui/dialog.js';
@@ -14,6 +15,7 @@ export const title = 'Customers';
 const PAGE = 50;
 
 const licensesOf = (c) => `/admin/licenses?customer=${encodeURIComponent(c.id)}`;
+const detailOf = (c) => `/admin/customers/${encodeURIComponent(c.id)}`;
 
 export async function render(main, ctx) {
   const q = ctx.params.get('q') || '';
@@ -40,11 +42,13 @@ export async function render(main, ctx) {
   const table = dataTable({
     label: 'Customer table', className: 'people',
     columns: [
-      ['Name', (c) => c.name],
+      ['Name', (c) => h('a', { href: detailOf(c), 'data-link': true }, c.name)],
       ['Email', (c) => c.email],
       ['Created', (c) => time(c.created_at)],
       ['Licenses', (c) => h('a', { href: licensesOf(c), 'data-link': true, 'aria-label': `Licenses of ${c.name}` }, 'Licenses')],
+      // Everyone reaches a customer's page through their name; the menu is for managers.
       ['Actions', (c) => actionMenu(`Actions for ${c.name}`, ctx.can('catalog') ? [
+        ['Portal and emails', () => ctx.navigate(detailOf(c))],
         ['Edit', () => edit(ctx, c, reload)],
         ['Delete', () => remove(ctx, c, reload), 'danger'],
       ] : [])],

@@ -1,10 +1,12 @@
-// Settings (SPEC §3, §9, §12) of the current environment: grace period, offline-file lifetime,
-// expiring-soon reminders (fixed, shown for information), abuse detection, audit retention and
-// re-authentication for reveal. Admins save them (PUT replaces them all); everyone else reads.
+// Settings (SPEC §3, §9, §12, §14) of the current environment: grace period, offline-file
+// lifetime, expiring-soon reminders (fixed, shown for information), abuse detection, audit
+// retention, re-authentication for reveal, and email (mail_templates.js). Admins save them (PUT
+// replaces them all, so every field goes back, email included); everyone else reads.
 import { get, put } from '../api.js';
 import { h, fill, field, showError } from '../ui/dom.js';
 import { checkbox, optionalNumber } from '../ui/form.js';
 import { toast } from '../ui/toast.js';
+import { emailSection } from './mail_templates.js';
 
 export const title = 'Settings';
 
@@ -20,6 +22,7 @@ function section(id, heading, intro, ...fields) {
 export async function render(main, ctx) {
   const s = await get(ctx.path('/settings'));
   const editable = ctx.can('administer');
+  const email = await emailSection(ctx, s, editable);
   const grace = numberInput('grace_period_days', s.grace_period_days, { min: 0, max: 30 });
   const ttl = numberInput('offline_file_ttl_seconds', s.offline_file_ttl_seconds, { min: 60, max: 604800 });
   const retention = numberInput('audit_retention_days', s.audit_retention_days, { min: 1, max: 36500 });
@@ -39,7 +42,7 @@ export async function render(main, ctx) {
       field('Grace period (days)', grace, 'How long a license keeps validating after its expiry date before it becomes expired, e.g. 7–14 days to allow for payment processing delays. 0 to 30; 0 expires at once.'),
       field('Offline file lifetime (seconds)', ttl, 'How long an offline validation file from Preview stays valid: 60 (one minute) to 604800 (7 days); 86400 is 24 hours.')),
     section('reminders', 'Expiry reminders', null,
-      h('p', {}, 'Keysmith emits a ', h('code', {}, 'license.expiring_soon'), ' event 30, 14 and 7 days before a license expires, once each. These days are fixed. To email customers, subscribe a webhook to this event on the ',
+      h('p', {}, 'Keysmith emits a ', h('code', {}, 'license.expiring_soon'), ' event 30, 14 and 7 days before a license expires, once each, and emails the customer when the server has SMTP (the template is under Email below). These days are fixed. To tell your own systems, subscribe a webhook to this event on the ',
         h('a', { href: '/admin/webhooks', 'data-link': true }, 'Webhooks'), ' page.')),
     section('abuse', 'Abuse detection', 'A license that breaks a rule is suspended automatically (actor abuse-detector, the rule in its suspension reason). Leave a limit blank to turn its rule off.',
       field('Refused devices: at most', maxRefused, 'Suspend after more than this many different devices are refused for the activation limit within the window below. Blank: off.'),
@@ -74,16 +77,18 @@ export async function render(main, ctx) {
             churn_window_minutes: optionalNumber(churnWindow),
           },
           reveal_requires_reauth: reauth.input.checked,
+          ...email.values(),
         });
         toast('Settings saved');
         await render(main, ctx);
       } catch (err) {
+        email.show(err);
         showError(form, err);
       } finally {
         button.disabled = false;
       }
     },
-  }, fields, h('p', { class: 'form-error', role: 'alert' }),
+  }, fields, email.node, h('p', { class: 'form-error', role: 'alert' }),
   editable ? h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Save settings')) : null);
 
   fill(main, h('h1', { id: 'settings-h' }, 'Settings'),

@@ -24,3 +24,13 @@ export function badge(status) {
 export function limit(n) {
   return n === -1 ? 'unlimited' : number(n);
 }
+
+/** The kinds of email Keysmith sends (SPEC §14), in words. */
+export const MAIL_KINDS = {
+  key_assigned: 'License key, on assignment',
+  expiring_soon: 'Expiring soon (30, 14 and 7 days before)',
+  expired: 'License expired',
+  suspended: 'License suspended',
+  revoked: 'License revoked',
+  portal_link: 'Portal sign-in link',
+};

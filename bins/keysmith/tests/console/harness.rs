@@ -48,7 +48,7 @@ impl Server {
         Self::start_with(&[])
     }
 
-    /// The same, sending email through the SMTP relay at `smtp_url` (the test sink).
+    /// As [`Server::start`], sending email through the SMTP relay at `smtp_url` (the test sink).
     pub(crate) fn with_mail(smtp_url: &str) -> Self {
         Self::start_with(&[
             ("KEYSMITH_SMTP_URL", smtp_url),
@@ -59,7 +59,8 @@ impl Server {
         ])
     }
 
-    fn start_with(env: &[(&str, &str)]) -> Self {
+    /// As [`Server::start`], with extra environment variables for `keysmith serve` (SMTP).
+    fn start_with(vars: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let pw = format!("{PASSWORD}\n");
         keysmith(
@@ -90,7 +91,7 @@ impl Server {
             ],
             &pw,
         );
-        Self::launch(dir, true, env)
+        Self::launch(dir, true, vars)
     }
 
     /// `keysmith serve` on an empty data folder, no operator and no token: the first-run path.
@@ -99,7 +100,7 @@ impl Server {
         Self::launch(tempfile::tempdir().unwrap(), false, &[])
     }
 
-    fn launch(dir: tempfile::TempDir, with_token: bool, env: &[(&str, &str)]) -> Self {
+    fn launch(dir: tempfile::TempDir, with_token: bool, vars: &[(&str, &str)]) -> Self {
         let (admin_port, validation_port) = (free_port(), free_port());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keysmith"));
         cmd.arg("serve")
@@ -120,7 +121,7 @@ impl Server {
         if with_token {
             cmd.env("KEYSMITH_ADMIN_TOKEN", ADMIN_TOKEN);
         }
-        cmd.envs(env.iter().copied());
+        cmd.envs(vars.iter().copied());
         let child = cmd.spawn().unwrap();
         let admin = format!("http://127.0.0.1:{admin_port}");
         wait_for(&format!("{admin}/healthz"), "keysmith");
@@ -137,7 +138,7 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap()
     }
 
-    /// An admin API call with the bootstrap token.
+    /// An admin API call with the bootstrap token (GET, PUT with a body, else POST).
     pub(crate) fn api(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}/v1/production{path}", self.admin);
         let auth = format!("Bearer {ADMIN_TOKEN}");
@@ -146,6 +147,11 @@ impl Server {
                 .get(&url)
                 .header("authorization", &auth)
                 .call()
+                .unwrap(),
+            ("PUT", Some(b)) => agent()
+                .put(&url)
+                .header("authorization", &auth)
+                .send_json(&b)
                 .unwrap(),
             (_, Some(b)) => agent()
                 .post(&url)

@@ -13,5 +13,6 @@ mod catalog;
 mod harness;
 mod hooks;
 mod licenses;
+mod mail;
 mod people;
 mod portal;

@@ -1,6 +1,7 @@
 //! Email and the customer portal, the operator's side (SPEC §14): a customer's portal access
-//! (seen, taken away, given back), the mails sent to a customer, and a preview of any email
-//! template with sample values before it is saved.
+//! (seen, taken away, given back), the mails sent to a customer, the built-in templates with
+//! their placeholders, and a preview of any email template with sample values before it is
+//! saved.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use actix_web::web::{self, Json};
 use license_store::mail::MailDelivery;
 use license_store::mail_templates::{MailKind, MailTemplate, RenderedMail};
 use license_store::portal::PortalAccess;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::query::{EnvPath, IdPath, page};
 use super::run;
@@ -103,6 +104,39 @@ pub(crate) async fn customer_mail(
     ))
 }
 
+/// One kind of email as an editor needs it: what it may say and what it says by default.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct MailKindInfo {
+    kind: MailKind,
+    /// The placeholders its templates may use, as `{{ name }}`.
+    placeholders: Vec<&'static str>,
+    /// The built-in template, used while the settings hold no override for this kind.
+    default: MailTemplate,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/{env}/mail/templates",
+    summary = "Every kind of email with its placeholders and its built-in template",
+    tag = "admin",
+    params(EnvPath),
+    responses((status = 200, description = "OK", body = List<MailKindInfo>), Denied),
+    security(("bearer" = []), ("session" = []))
+)]
+pub(crate) async fn mail_templates(caller: Caller) -> Result<List<MailKindInfo>, ApiError> {
+    caller.require(P::Read)?;
+    Ok(List::all(
+        MailKind::ALL
+            .into_iter()
+            .map(|kind| MailKindInfo {
+                kind,
+                placeholders: kind.placeholders().to_vec(),
+                default: kind.default_template(),
+            })
+            .collect(),
+    ))
+}
+
 /// `POST /mail/preview`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -165,5 +199,6 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/customers/{id}/portal", web::get().to(portal_access))
         .route("/customers/{id}/portal", web::put().to(set_portal_access))
         .route("/customers/{id}/mail", web::get().to(customer_mail))
+        .route("/mail/templates", web::get().to(mail_templates))
         .route("/mail/preview", web::post().to(preview));
 }
