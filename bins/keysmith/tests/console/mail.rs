@@ -150,7 +150,7 @@ fn settings_edit_and_preview_an_email_template_and_show_its_errors_beside_it() {
     b.select("Email", "License suspended");
     assert!(b.url().contains("template=suspended"), "{}", b.url());
     b.wait_text("This email uses the built-in template.");
-    b.wait_text("{{ reason }}");
+    b.wait_text("{{ key_display }}");
     b.type_into(
         "textbox",
         "Subject",
