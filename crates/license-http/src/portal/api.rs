@@ -244,14 +244,12 @@ pub(crate) async fn reveal(
     path: web::Path<IdPath>,
     state: web::Data<AppState>,
 ) -> Result<NoStore<RevealedKey>, ApiError> {
-    let (env, id, customer, actor, now) = (
-        who.env.clone(),
-        path.id,
-        who.customer.id,
-        who.actor.clone(),
-        state.clock.now(),
-    );
-    let key = web::block(move || env.store().portal_reveal(&actor, now, customer, id)).await??;
+    let id = path.id;
+    let key = who
+        .run(&state, move |s, customer, actor, now| {
+            s.portal_reveal(actor, now, customer, id)
+        })
+        .await?;
     Ok(NoStore(RevealedKey {
         key: key.expose().to_owned(),
     }))
@@ -303,18 +301,12 @@ pub(crate) async fn deactivate(
     path: web::Path<IdPath>,
     state: web::Data<AppState>,
 ) -> Result<Json<PublicActivation>, ApiError> {
-    let (env, id, customer, actor, now) = (
-        who.env.clone(),
-        path.id,
-        who.customer.id,
-        who.actor.clone(),
-        state.clock.now(),
-    );
-    let a = web::block(move || {
-        env.store()
-            .deactivate_own_activation(&actor, now, customer, id)
-    })
-    .await??;
+    let id = path.id;
+    let a = who
+        .run(&state, move |s, customer, actor, now| {
+            s.deactivate_own_activation(actor, now, customer, id)
+        })
+        .await?;
     Ok(Json(public::activation(&a)))
 }
 

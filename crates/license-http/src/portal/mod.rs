@@ -100,6 +100,31 @@ pub struct Customer {
     pub(crate) secret: String,
 }
 
+impl Customer {
+    /// Runs a store call for this customer on the blocking pool, with the customer's id, the
+    /// customer as actor, and the time now.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        state: &AppState,
+        f: impl FnOnce(
+            &license_store::Store,
+            uuid::Uuid,
+            &license_store::Actor,
+            time::OffsetDateTime,
+        ) -> license_store::StoreResult<T>
+        + Send
+        + 'static,
+    ) -> Result<T, ApiError> {
+        let (env, id, actor, now) = (
+            self.env.clone(),
+            self.customer.id,
+            self.actor.clone(),
+            state.clock.now(),
+        );
+        Ok(web::block(move || f(env.store(), id, &actor, now)).await??)
+    }
+}
+
 impl FromRequest for Customer {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
