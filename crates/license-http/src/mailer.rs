@@ -17,6 +17,9 @@ use license_store::mail_templates::RenderedMail;
 
 use crate::config_error::{ConfigError, bad};
 
+/// Connections to the relay used at once: the mail worker's senders, and the transport's pool.
+pub const SENDERS: usize = 16;
+
 /// How long one SMTP command may take before the attempt counts as a timeout.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -168,7 +171,8 @@ impl Mailer {
         let mut builder = SmtpTransport::builder_dangerous(host.as_str())
             .port(url.port().unwrap_or(default_port))
             .tls(tls)
-            .timeout(Some(SMTP_TIMEOUT));
+            .timeout(Some(SMTP_TIMEOUT))
+            .pool_config(lettre::transport::smtp::PoolConfig::new().max_size(SENDERS as u32));
         if !url.username().is_empty() {
             let decode = |s: &str| {
                 percent_decode(s).ok_or_else(|| bad(VAR, "user or password is not valid UTF-8"))

@@ -11,14 +11,15 @@ use license_store::mail::{MailAttempt, OutgoingMail};
 use time::OffsetDateTime;
 
 use crate::environments::{Environment, Environments};
-use crate::mailer::Mailer;
+use crate::mailer::{Mailer, SENDERS};
 
 /// Time between two passes when there is nothing to send.
 pub const TICK: Duration = Duration::from_secs(1);
 /// Events turned into mail per pass and environment.
 const FAN_OUT_BATCH: i64 = 500;
 /// Mails claimed, sent and recorded together.
-const SEND_BATCH: i64 = 50;
+const SEND_BATCH: i64 = 96;
+
 /// How long a claimed mail is left to this worker before another may try it.
 const CLAIM_LEASE: time::Duration = time::Duration::seconds(120);
 /// Claims of a batch still being sent are renewed after this long.
@@ -50,13 +51,37 @@ fn send_one(env: &Environment, mailer: &Mailer, mail: &OutgoingMail) -> MailAtte
     }
 }
 
+/// Sends `chunk` one mail after another. A slow relay must not let the claim on the rest lapse
+/// (another instance would send them again): it is renewed whenever half the lease has passed.
+fn send_chunk(
+    env: &Environment,
+    mailer: &Mailer,
+    chunk: &[OutgoingMail],
+    clock: &(dyn Fn() -> OffsetDateTime + Sync),
+) -> Vec<(uuid::Uuid, MailAttempt)> {
+    let mut renewed = std::time::Instant::now();
+    let mut results = Vec::with_capacity(chunk.len());
+    for (i, m) in chunk.iter().enumerate() {
+        if renewed.elapsed() > RENEW_AFTER {
+            let rest: Vec<_> = chunk[i..].iter().map(|m| m.id).collect();
+            if let Err(e) = env.store().renew_mail_claims(clock(), CLAIM_LEASE, &rest) {
+                tracing::warn!(environment = env.name(), error = %e, "mail: cannot renew claims");
+                break;
+            }
+            renewed = std::time::Instant::now();
+        }
+        results.push((m.id, send_one(env, mailer, m)));
+    }
+    results
+}
+
 /// One pass over environment `env`, reading the time from `clock`: fan out, then send until
 /// nothing is due. Returns the mails attempted.
 pub fn pass(
     env: &Environment,
     mailer: &Mailer,
     public_validation_url: &str,
-    clock: &dyn Fn() -> OffsetDateTime,
+    clock: &(dyn Fn() -> OffsetDateTime + Sync),
 ) -> usize {
     let store = env.store();
     let now = clock();
@@ -82,21 +107,19 @@ pub fn pass(
                 return attempted;
             }
         };
-        // A slow relay must not let the claim on the rest of the batch lapse (another
-        // instance would send them again): renewed whenever half the lease has passed.
-        let mut renewed = std::time::Instant::now();
-        let mut results = Vec::with_capacity(batch.len());
-        for (i, m) in batch.iter().enumerate() {
-            if renewed.elapsed() > RENEW_AFTER {
-                let rest: Vec<_> = batch[i..].iter().map(|m| m.id).collect();
-                if let Err(e) = store.renew_mail_claims(clock(), CLAIM_LEASE, &rest) {
-                    tracing::warn!(environment = env.name(), error = %e, "mail: cannot renew claims");
-                    break;
-                }
-                renewed = std::time::Instant::now();
-            }
-            results.push((m.id, send_one(env, mailer, m)));
-        }
+        // Senders share the batch: each SMTP transaction waits on the relay (and on TCP's
+        // delayed ACK for the final dot, some 40 ms), so one connection alone caps throughput.
+        let per_sender = batch.len().div_ceil(SENDERS);
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let senders: Vec<_> = batch
+                .chunks(per_sender)
+                .map(|chunk| scope.spawn(|| send_chunk(env, mailer, chunk, clock)))
+                .collect();
+            senders
+                .into_iter()
+                .flat_map(|s| s.join().unwrap_or_default())
+                .collect()
+        });
         for (id, a) in &results {
             if let Some(error) = &a.error {
                 tracing::info!(environment = env.name(), mail = %id, error, "mail not sent");
