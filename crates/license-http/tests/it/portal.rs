@@ -374,3 +374,43 @@ both_backends! {
         });
     }
 }
+
+#[test]
+fn portal_off_serves_neither_pages_nor_api_and_without_mail_sign_in_says_so() {
+    block_on(async {
+        let db = TestDb::sqlite();
+        let f = Fixture::new(&db.store);
+        let app = TestApp::new(&[&db]);
+        let page = app.get("/portal/test/").await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.headers.get("x-frame-options").unwrap(), "DENY");
+
+        let off = TestApp::new(&[&db]).portal(false, true);
+        assert_eq!(off.get("/portal/test/").await.status, StatusCode::NOT_FOUND);
+        let login = off
+            .post("/v1/test/portal/login", json!({"email": f.customer.email}))
+            .await;
+        assert_eq!(login.status, StatusCode::NOT_FOUND);
+        let validate = off
+            .post("/v1/test/validate", json!({"key": "NOPE-NOPE"}))
+            .await;
+        assert_eq!(
+            validate.body["code"], "NOT_FOUND",
+            "the validation API stays"
+        );
+
+        let no_mail = TestApp::new(&[&db]).portal(true, false);
+        let login = no_mail
+            .post("/v1/test/portal/login", json!({"email": f.customer.email}))
+            .await;
+        assert_eq!(
+            (login.status, login.error_code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
+        );
+        assert!(
+            login.text().contains("sign-in by email is not set up"),
+            "{}",
+            login.text()
+        );
+    });
+}

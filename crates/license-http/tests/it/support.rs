@@ -130,6 +130,19 @@ impl TestApp {
         self.validation.state().envs.clone()
     }
 
+    /// The validation service with the customer portal on or off (`KEYSMITH_PORTAL`), with or
+    /// without email (`KEYSMITH_SMTP_URL`).
+    pub fn portal(mut self, enabled: bool, mail: bool) -> Self {
+        self.validation = self
+            .validation
+            .with_portal(license_http::portal::PortalSite {
+                enabled,
+                public_url: PUBLIC_VALIDATION_URL.into(),
+                mail,
+            });
+        self
+    }
+
     /// The admin service's time.
     pub fn now(&self) -> OffsetDateTime {
         *self.clock.lock().unwrap()
