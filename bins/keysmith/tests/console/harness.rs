@@ -358,14 +358,37 @@ impl Browser {
     }
 
     pub(crate) fn type_into(&self, role: &str, name: &str, text: &str) {
-        let el = self.find(role, name);
-        let id = el[ELEMENT].as_str().unwrap();
-        self.cmd("POST", &format!("/element/{id}/clear"), json!({}));
-        self.cmd(
-            "POST",
-            &format!("/element/{id}/value"),
-            json!({"text": text}),
-        );
+        // A field found just as the page settles can be gone by the next command (a stale
+        // element reference): found again, as a person would look again.
+        for attempt in 0..3 {
+            let el = self.find(role, name);
+            let id = el[ELEMENT].as_str().unwrap();
+            let cleared = self.try_cmd(&format!("/element/{id}/clear"), json!({}));
+            if cleared.is_err() && attempt < 2 {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            cleared.unwrap();
+            self.cmd(
+                "POST",
+                &format!("/element/{id}/value"),
+                json!({"text": text}),
+            );
+            return;
+        }
+    }
+
+    /// A POST command whose WebDriver error is returned rather than fatal.
+    fn try_cmd(&self, path: &str, body: Value) -> Result<Value, String> {
+        let mut res = agent()
+            .post(format!("{}{path}", self.base))
+            .send_json(&body)
+            .unwrap();
+        let v: Value = res.body_mut().read_json().unwrap();
+        match v["value"].get("error") {
+            Some(err) => Err(format!("WebDriver {path}: {err} {}", v["value"]["message"])),
+            None => Ok(v["value"].clone()),
+        }
     }
 
     /// Chooses an option; outside a dialog, waits for the page it leads to (a new list).
