@@ -14,8 +14,8 @@
 
 use std::fmt::Write as _;
 
-/// The longest template accepted, in bytes.
-pub const MAX_TEMPLATE_BYTES: usize = 16 * 1024;
+/// The longest template accepted, in characters.
+pub const MAX_TEMPLATE_CHARS: usize = 8192;
 
 /// How values are written into the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +29,8 @@ pub enum Escape {
 /// Why a template was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    /// Longer than [`MAX_TEMPLATE_BYTES`].
-    #[error("is longer than {MAX_TEMPLATE_BYTES} bytes")]
+    /// Longer than [`MAX_TEMPLATE_CHARS`].
+    #[error("is longer than {MAX_TEMPLATE_CHARS} characters")]
     TooLong,
     /// A `{{` without its `}}`.
     #[error("has a '{{{{' at byte {0} that is never closed with '}}}}'")]
@@ -60,7 +60,7 @@ pub struct Template {
 impl Template {
     /// Parses `src`, allowing only the placeholders in `allowed`.
     pub fn parse(src: &str, allowed: &[&str]) -> Result<Self, TemplateError> {
-        if src.len() > MAX_TEMPLATE_BYTES {
+        if src.len() > MAX_TEMPLATE_CHARS && src.chars().count() > MAX_TEMPLATE_CHARS {
             return Err(TemplateError::TooLong);
         }
         let mut parts = Vec::new();
@@ -173,7 +173,7 @@ mod tests {
             Err(TemplateError::Unclosed(3))
         );
         assert_eq!(
-            Template::parse(&"x".repeat(MAX_TEMPLATE_BYTES + 1), &[]),
+            Template::parse(&"x".repeat(MAX_TEMPLATE_CHARS + 1), &[]),
             Err(TemplateError::TooLong)
         );
     }

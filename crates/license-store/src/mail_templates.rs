@@ -150,17 +150,29 @@ impl MailKind {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MailTemplate {
-    /// The subject line (placeholders allowed; one line, up to 200 characters).
+    /// The subject line (placeholders allowed; one line of up to 200 characters, not only
+    /// blanks, no control characters).
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 200, pattern = "^[^\\r\\n]+$")
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^(?=[\s\S]*\S)[^\x00-\x1F\x7F-\x9F]+$"
+        )
     )]
     pub subject: String,
-    /// The plain-text part.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 16384))]
+    /// The plain-text part (up to 8,192 characters, not only blanks).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 8192, pattern = r"\S")
+    )]
     pub text: String,
-    /// The HTML part (values are escaped; the markup is the operator's).
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 16384))]
+    /// The HTML part (values are escaped; the markup is the operator's; up to 8,192
+    /// characters, not only blanks).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 8192, pattern = r"\S")
+    )]
     pub html: String,
 }
 
@@ -197,11 +209,11 @@ impl MailTemplate {
         };
         if self.subject.trim().is_empty()
             || self.subject.chars().count() > 200
-            || self.subject.contains(['\r', '\n'])
+            || self.subject.chars().any(char::is_control)
         {
             return Err(StoreError::invalid(
                 field("subject"),
-                "must be one line of 1..=200 characters",
+                "must be one line of 1..=200 characters, not only blanks, no control characters",
             ));
         }
         for (part, v) in [("text", &self.text), ("html", &self.html)] {

@@ -200,5 +200,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .route("/customers/{id}/portal", web::put().to(set_portal_access))
         .route("/customers/{id}/mail", web::get().to(customer_mail))
         .route("/mail/templates", web::get().to(mail_templates))
-        .route("/mail/preview", web::post().to(preview));
+        .service(
+            web::resource("/mail/preview")
+                .app_data(web::PayloadConfig::new(super::settings::SETTINGS_BODY))
+                .route(web::post().to(preview)),
+        );
 }

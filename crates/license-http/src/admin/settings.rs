@@ -42,8 +42,19 @@ pub(crate) async fn put_settings(
     caller.require(P::Administer)?;
     // serde would also read `abuse` from an array of its fields in order; the API takes an
     // object (or nothing) there.
-    if body.0.get("abuse").is_some_and(|a| !a.is_object()) {
-        return Err(ApiError::InvalidRequest("abuse: must be an object".into()));
+    for field in ["abuse", "mail_templates"] {
+        if body.0.get(field).is_some_and(|a| !a.is_object()) {
+            return Err(ApiError::InvalidRequest(format!(
+                "{field}: must be an object"
+            )));
+        }
+    }
+    if let Some(serde_json::Value::Object(kinds)) = body.0.get("mail_templates")
+        && let Some((kind, _)) = kinds.iter().find(|(_, t)| !t.is_object() && !t.is_null())
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "mail_templates.{kind}: must be an object (subject, text, html) or null"
+        )));
     }
     let new: Settings = crate::extract::from_value(body.0)?;
     let saved = run(&caller, move |s, a, now| s.put_settings(a, now, &new)).await?;
@@ -51,7 +62,14 @@ pub(crate) async fn put_settings(
     Ok(Json(saved))
 }
 
+/// The settings body's limit: six email templates of up to 8,192 characters a part fit.
+pub(crate) const SETTINGS_BODY: usize = 1024 * 1024;
+
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/settings", web::get().to(settings))
-        .route("/settings", web::put().to(put_settings));
+    cfg.service(
+        web::resource("/settings")
+            .app_data(web::PayloadConfig::new(SETTINGS_BODY))
+            .route(web::get().to(settings))
+            .route(web::put().to(put_settings)),
+    );
 }
