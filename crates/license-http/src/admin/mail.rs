@@ -203,6 +203,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/mail/preview")
                 .app_data(web::PayloadConfig::new(super::settings::SETTINGS_BODY))
-                .route(web::post().to(preview)),
+                .route(web::post().to(preview))
+                .default_service(web::to(crate::ops::not_found)),
         );
 }

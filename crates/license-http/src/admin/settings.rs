@@ -70,6 +70,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/settings")
             .app_data(web::PayloadConfig::new(SETTINGS_BODY))
             .route(web::get().to(settings))
-            .route(web::put().to(put_settings)),
+            .route(web::put().to(put_settings))
+            // Another method gets the API's 405 (with `Allow`), not the resource's bare one.
+            .default_service(web::to(crate::ops::not_found)),
     );
 }
