@@ -164,8 +164,9 @@ pub struct OpenReport {
 }
 
 impl Environments {
-    /// Opens every configured environment: migrates, creates the first signing key, and on an
-    /// environment's first start installs the bootstrap admin token (`KEYSMITH_ADMIN_TOKEN`).
+    /// Opens every configured environment: migrates, creates the first signing key, on an
+    /// environment's first start installs the bootstrap admin token (`KEYSMITH_ADMIN_TOKEN`),
+    /// and starts the database probe (`Store::watch`, PostgreSQL only).
     pub fn open(
         config: &Config,
         master: &MasterKey,
@@ -187,6 +188,16 @@ impl Environments {
             {
                 report.bootstrap_tokens.push(e.name.clone());
             }
+            let name = e.name.clone();
+            store
+                .watch(move |up| {
+                    if up {
+                        tracing::warn!(environment = %name, "database answers again");
+                    } else {
+                        tracing::error!(environment = %name, "database does not answer; requests that need it get 503");
+                    }
+                })
+                .map_err(|err| format!("environment {}: cannot start its database probe: {err}", e.name))?;
             map.insert(e.name.clone(), Arc::new(Environment::new(&e.name, store)));
         }
         Ok((Self { map }, report))

@@ -138,7 +138,7 @@ impl Manager {
                 Ok(DbConn::Sqlite(c))
             }
             Target::Postgres(url) => {
-                let mut c = PgConnection::establish(url)?;
+                let mut c = PgConnection::establish(&with_pg_timeouts(url))?;
                 c.batch_execute("SET TIME ZONE 'UTC'")
                     .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConn::Pg(c))
@@ -147,12 +147,63 @@ impl Manager {
     }
 }
 
+/// libpq settings every PostgreSQL connection gets unless its URL sets them, so that a database
+/// that vanishes from the network (no reset, no answer) costs seconds, not the kernel's
+/// minutes: connecting gives up after 2 s (libpq's smallest), data unacknowledged for 2 s breaks
+/// the connection (`tcp_user_timeout`), and an idle connection is probed after 5 s of silence.
+/// A server that stops or crashes resets its connections at once; these bound the other case.
+const PG_URL_DEFAULTS: [(&str, &str); 6] = [
+    ("connect_timeout", "2"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "5"),
+    ("keepalives_interval", "1"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "2000"),
+];
+
+/// `url` with [`PG_URL_DEFAULTS`] added for every parameter it does not set itself.
+pub fn with_pg_timeouts(url: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let given: Vec<&str> = query
+        .split('&')
+        .filter_map(|kv| kv.split('=').next())
+        .collect();
+    let mut out = url.to_owned();
+    for (k, v) in PG_URL_DEFAULTS {
+        if !given.contains(&k) {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    out
+}
+
+/// Set on every pooled PostgreSQL connection (not on the one that migrates): no statement of a
+/// request runs, or waits for a lock, longer than this.
+const PG_STATEMENT_TIMEOUT: &str = "SET statement_timeout = '30s'";
+
+/// One connection to `target` outside any pool, set up as pooled ones are (the database probe
+/// uses it, so that it can tell an exhausted pool from an absent database).
+pub(crate) fn open_one(target: &Target) -> Result<DbConn, r2d2::Error> {
+    Manager {
+        target: target.clone(),
+    }
+    .connect()
+}
+
 impl ManageConnection for Manager {
     type Connection = DbConn;
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConn, r2d2::Error> {
-        self.establish().map_err(r2d2::Error::ConnectionError)
+        let mut conn = self.establish().map_err(r2d2::Error::ConnectionError)?;
+        if conn.is_postgres() {
+            conn.batch_execute(PG_STATEMENT_TIMEOUT)
+                .map_err(r2d2::Error::QueryError)?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
@@ -177,20 +228,34 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub struct PoolOptions {
     /// Most connections held open.
     pub max_size: u32,
-    /// How long a caller waits for a free connection.
+    /// How long a caller waits for a free connection. On PostgreSQL this is also what a request
+    /// waits at most when the server has just gone away (SPEC §10: 503 within 1 second), and
+    /// half of it is the longest pause between the pool's attempts to reconnect.
     pub connection_timeout: Duration,
 }
 
 impl PoolOptions {
-    /// Defaults for a target: SQLite has one writer at a time, so a few connections serve
-    /// readers; PostgreSQL gets more.
+    /// Defaults for a target. SQLite has one writer at a time, so a few connections serve
+    /// readers, and a file never goes away, so a caller may queue behind a long write.
+    /// PostgreSQL gets more connections and gives up after 500 ms: a server that cannot hand
+    /// out a connection in that time is down or overloaded, and the caller gets a 503.
     pub fn for_target(target: &Target) -> Self {
-        Self {
-            max_size: if target.is_postgres() { 16 } else { 8 },
-            connection_timeout: Duration::from_secs(30),
+        if target.is_postgres() {
+            Self {
+                max_size: 16,
+                connection_timeout: PG_CONNECTION_TIMEOUT,
+            }
+        } else {
+            Self {
+                max_size: 8,
+                connection_timeout: Duration::from_secs(30),
+            }
         }
     }
 }
+
+/// How long a PostgreSQL caller waits for a pooled connection (see [`PoolOptions`]).
+pub const PG_CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Runs pending environment migrations on one connection of `target`, then builds the pool.
 pub fn connect(target: &Target, options: PoolOptions) -> StoreResult<Pool> {
@@ -216,6 +281,9 @@ pub fn connect_schema(target: &Target, options: PoolOptions, schema: Schema) -> 
         // restart), so it is checked before use.
         .test_on_check_out(target.is_postgres())
         .connection_timeout(options.connection_timeout)
+        // r2d2 would log every failed attempt to reconnect (several a second while a server is
+        // down); the caller's error and the database probe say it once.
+        .error_handler(Box::new(r2d2::NopErrorHandler))
         .build(manager)
         .map_err(StoreError::Pool)
 }
@@ -474,3 +542,18 @@ macro_rules! insert_many {
     };
 }
 pub(crate) use insert_many;
+
+#[cfg(test)]
+mod tests {
+    use super::with_pg_timeouts;
+
+    #[test]
+    fn postgres_urls_get_the_timeouts_they_do_not_set_themselves() {
+        let u = with_pg_timeouts("postgres://u@h/db");
+        assert!(u.starts_with("postgres://u@h/db?connect_timeout=2&keepalives=1&"));
+        assert!(u.ends_with("&tcp_user_timeout=2000"));
+        let u = with_pg_timeouts("postgres://u@h/db?sslmode=require&connect_timeout=9");
+        assert!(u.starts_with("postgres://u@h/db?sslmode=require&connect_timeout=9&keepalives=1"));
+        assert_eq!(u.matches("connect_timeout").count(), 1);
+    }
+}

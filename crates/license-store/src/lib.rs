@@ -7,7 +7,8 @@
 //! transactions. This crate never formats HTTP responses and never reads configuration.
 //!
 //! Modules, one per resource, each with its request types and its `Store` methods:
-//! - plumbing: [`db`] (backends, pool, migrations), [`schema`], `rows`, [`model`] (typed
+//! - plumbing: [`db`] (backends, pool, migrations), [`health`] (the database probe that makes
+//!   requests fail fast while PostgreSQL is away), [`schema`], `rows`, [`model`] (typed
 //!   records), [`error`], [`limits`] (every size and range limit), [`validate`] (input checks);
 //! - catalog: [`products`], [`generators`], [`customers`];
 //! - licenses: [`licenses`] (the use cases), `license_rows` (their row-level helpers),
@@ -24,6 +25,7 @@ use license_core::{DigestKey, KeyVault, MasterKey, Sealer};
 
 pub mod db;
 pub mod error;
+pub mod health;
 pub mod limits;
 pub mod model;
 mod rows;
@@ -109,6 +111,7 @@ pub struct Store {
     sealer: Arc<Sealer>,
     digests: Arc<DigestKey>,
     target: Arc<Target>,
+    health: Arc<health::Health>,
 }
 
 impl std::fmt::Debug for Store {
@@ -150,6 +153,7 @@ impl Store {
             sealer: Arc::new(Sealer::new(master)),
             digests: Arc::new(DigestKey::derive(master, env)),
             target: Arc::new(target),
+            health: health::Health::new(),
         };
         store.upgrade_key_digests(digest_upgrade::BATCH, None)?;
         Ok(store)
@@ -165,8 +169,10 @@ impl Store {
         self.target.is_postgres()
     }
 
-    /// A pooled connection.
+    /// A pooled connection; `Unavailable` at once while the database is known to be away
+    /// (see [`health`]).
     pub fn conn(&self) -> StoreResult<db::PooledConn> {
+        self.health.check()?;
         Ok(self.pool.get()?)
     }
 
