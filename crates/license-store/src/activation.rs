@@ -112,6 +112,47 @@ fn load_with_product(
     Ok(Some((l, p, ttl)))
 }
 
+/// What validate reads: the license, its product, its generator's lease TTL and the asking
+/// instance's active activation.
+type ValidationRows = (LicenseRow, ProductRow, i32, Option<ActivationRow>);
+
+/// Everything validate needs in one indexed statement per key reading (one round trip for a
+/// key typed as minted): the license by digest, its generator and product, and the active
+/// activation of `fingerprint`. Without a fingerprint the join matches nothing (a fingerprint is
+/// never empty) and the statement stays the same prepared one.
+fn load_for_validation(
+    digests: &DigestKey,
+    c: &mut DbConn,
+    raw_key: &str,
+    fingerprint: Option<&Fingerprint>,
+) -> StoreResult<Option<ValidationRows>> {
+    let fp = fingerprint.map_or("", Fingerprint::as_str);
+    for digest in digests.lookup_digests(raw_key) {
+        let found = licenses::table
+            .inner_join(generators::table.on(generators::id.eq(licenses::generator_id)))
+            .inner_join(products::table.on(products::id.eq(generators::product_id)))
+            .left_join(
+                activations::table.on(activations::license_id
+                    .eq(licenses::id)
+                    .and(activations::fingerprint.eq(fp))
+                    .and(activations::status.eq("active"))),
+            )
+            .filter(licenses::key_digest.eq(digest.as_bytes().as_slice()))
+            .select((
+                LicenseRow::as_select(),
+                ProductRow::as_select(),
+                generators::lease_ttl_seconds,
+                Option::<ActivationRow>::as_select(),
+            ))
+            .load::<ValidationRows>(c)?
+            .pop();
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
 fn answer(
     decision: Decision,
     l: LicenseRow,
@@ -142,12 +183,9 @@ impl Store {
     ) -> StoreResult<Answer> {
         let mut conn = self.conn()?;
         let c = &mut *conn;
-        let Some((l, p, ttl)) = load_with_product(self.digests(), c, raw_key)? else {
+        let Some((l, p, ttl, act)) = load_for_validation(self.digests(), c, raw_key, fingerprint)?
+        else {
             return Ok(Answer::not_found());
-        };
-        let act = match fingerprint {
-            Some(fp) => active_activation(c, &l.id, fp.as_str())?,
-            None => None,
         };
         let instance = match (fingerprint, &act) {
             (None, _) => Instance::NotGiven,

@@ -232,6 +232,11 @@ pub struct PoolOptions {
     /// waits at most when the server has just gone away (SPEC §10: 503 within 1 second), and
     /// half of it is the longest pause between the pool's attempts to reconnect.
     pub connection_timeout: Duration,
+    /// Whether a PostgreSQL connection is checked (`SELECT 1`, one round trip) each time it is
+    /// handed out, so one left dead by a server restart is never used. A store watched by its
+    /// probe ([`crate::health`]) does without: the probe drops dead connections when the server
+    /// returns.
+    pub check_on_checkout: bool,
 }
 
 impl PoolOptions {
@@ -244,11 +249,13 @@ impl PoolOptions {
             Self {
                 max_size: 16,
                 connection_timeout: PG_CONNECTION_TIMEOUT,
+                check_on_checkout: true,
             }
         } else {
             Self {
                 max_size: 8,
                 connection_timeout: Duration::from_secs(30),
+                check_on_checkout: false,
             }
         }
     }
@@ -278,8 +285,8 @@ pub fn connect_schema(target: &Target, options: PoolOptions, schema: Schema) -> 
     r2d2::Pool::builder()
         .max_size(options.max_size)
         // A SQLite file never goes away under a connection; a PostgreSQL connection may (server
-        // restart), so it is checked before use.
-        .test_on_check_out(target.is_postgres())
+        // restart): see `PoolOptions::check_on_checkout`.
+        .test_on_check_out(target.is_postgres() && options.check_on_checkout)
         .connection_timeout(options.connection_timeout)
         // r2d2 would log every failed attempt to reconnect (several a second while a server is
         // down); the caller's error and the database probe say it once.

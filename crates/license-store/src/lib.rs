@@ -135,7 +135,13 @@ impl Store {
     /// pools.
     pub fn open(env: &str, url: &str, master: &MasterKey) -> StoreResult<Self> {
         let target = Target::parse(url)?;
-        let options = PoolOptions::for_target(&target);
+        // No round trip per checkout on the validation hot path: serving processes watch their
+        // stores (`Store::watch`), and the probe drops connections a restart left dead. (The CLI
+        // and tests do not outlive a database restart.)
+        let options = PoolOptions {
+            check_on_checkout: false,
+            ..PoolOptions::for_target(&target)
+        };
         Self::open_with(env, target, options, master)
     }
 
