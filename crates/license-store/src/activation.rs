@@ -153,6 +153,48 @@ fn load_for_validation(
     Ok(None)
 }
 
+/// A license found for validation and the decision on it, before any write.
+struct Read {
+    decision: Decision,
+    l: LicenseRow,
+    p: ProductRow,
+    ttl: i32,
+    act: Option<ActivationRow>,
+}
+
+/// Reads what validate needs and decides; `None` for an unknown key.
+fn read_validation(
+    digests: &DigestKey,
+    c: &mut DbConn,
+    now: OffsetDateTime,
+    raw_key: &str,
+    fingerprint: Option<&Fingerprint>,
+    product: Option<&ProductRef>,
+    grace: Duration,
+) -> StoreResult<Option<Read>> {
+    let Some((l, p, ttl, act)) = load_for_validation(digests, c, raw_key, fingerprint)? else {
+        return Ok(None);
+    };
+    let instance = match (fingerprint, &act) {
+        (None, _) => Instance::NotGiven,
+        (Some(_), Some(_)) => Instance::Active,
+        (Some(_), None) => Instance::NotActive,
+    };
+    let decision = decide_validation(&snapshot_of(&l, &p)?, product, instance, now, grace);
+    Ok(Some(Read {
+        decision,
+        l,
+        p,
+        ttl,
+        act,
+    }))
+}
+
+/// Whether this successful validate refreshes the activation's `last_validated_at`.
+fn needs_touch(decision: &Decision, a: &ActivationRow, now: OffsetDateTime) -> bool {
+    decision.outcome.is_success() && now - from_db(a.last_validated_at) >= TOUCH_INTERVAL
+}
+
 fn answer(
     decision: Decision,
     l: LicenseRow,
@@ -183,31 +225,75 @@ impl Store {
     ) -> StoreResult<Answer> {
         let mut conn = self.conn()?;
         let c = &mut *conn;
-        let Some((l, p, ttl, act)) = load_for_validation(self.digests(), c, raw_key, fingerprint)?
+        let Some(read) =
+            read_validation(self.digests(), c, now, raw_key, fingerprint, product, grace)?
         else {
             return Ok(Answer::not_found());
         };
-        let instance = match (fingerprint, &act) {
-            (None, _) => Instance::NotGiven,
-            (Some(_), Some(_)) => Instance::Active,
-            (Some(_), None) => Instance::NotActive,
-        };
-        let decision = decide_validation(&snapshot_of(&l, &p)?, product, instance, now, grace);
+        let Read {
+            decision,
+            l,
+            p,
+            ttl,
+            act,
+        } = read;
         if decision.transition == Some(Action::Expire) {
-            c.write(|c| expire_locked(c, actor, now, &l.id, grace))?;
+            self.write_on(c, |c| expire_locked(c, actor, now, &l.id, grace))?;
             let l = load_license(c, &l.id)?;
             return answer(decision, l, (p, ttl), act);
         }
         let act = match act {
-            Some(a)
-                if decision.outcome.is_success()
-                    && now - from_db(a.last_validated_at) >= TOUCH_INTERVAL =>
-            {
-                Some(touch(c, a, now)?)
+            Some(a) if needs_touch(&decision, &a, now) => {
+                Some(self.write_on(c, |c| touch(c, a, now))?)
             }
             other => other,
         };
         answer(decision, l, (p, ttl), act)
+    }
+
+    /// [`Store::validate`] when it can answer without waiting for anything: on SQLite, with a
+    /// pooled connection idle right now, and when the answer needs no write (no lazy expiry, no
+    /// `last_validated_at` refresh due). `None` otherwise, and then the caller runs `validate`
+    /// where blocking is fine. The HTTP layer calls this on its async worker: it is one indexed
+    /// read of an in-process database, cheaper than handing the request to another thread.
+    pub fn validate_now(
+        &self,
+        now: OffsetDateTime,
+        raw_key: &str,
+        fingerprint: Option<&Fingerprint>,
+        product: Option<&ProductRef>,
+        grace: Duration,
+    ) -> Option<StoreResult<Answer>> {
+        if self.is_postgres() {
+            return None;
+        }
+        let mut conn = self.idle_conn()?;
+        let read = read_validation(
+            self.digests(),
+            &mut conn,
+            now,
+            raw_key,
+            fingerprint,
+            product,
+            grace,
+        );
+        match read {
+            Ok(None) => Some(Ok(Answer::not_found())),
+            Ok(Some(Read { decision, .. })) if decision.transition == Some(Action::Expire) => None,
+            Ok(Some(Read {
+                act: Some(a),
+                decision,
+                ..
+            })) if needs_touch(&decision, &a, now) => None,
+            Ok(Some(Read {
+                decision,
+                l,
+                p,
+                ttl,
+                act,
+            })) => Some(answer(decision, l, (p, ttl), act)),
+            Err(e) => Some(Err(e)),
+        }
     }
 
     /// Activates an instance (`POST /activate`). An unknown key is answered without a write
@@ -237,7 +323,7 @@ impl Store {
         if find_by_key(self.digests(), &mut conn, raw_key)?.is_none() {
             return Ok(Answer::not_found());
         }
-        conn.write(|c| {
+        self.write_on(&mut conn, |c| {
             let Some((found, p, ttl)) = load_with_product(self.digests(), c, raw_key)? else {
                 return Ok(Answer::not_found());
             };
@@ -331,7 +417,7 @@ impl Store {
         // Looked up with reads first: an unknown key or fingerprint never takes the write lock.
         let l = find_by_key(self.digests(), &mut conn, raw_key)?.ok_or_else(not_found)?;
         active_activation(&mut conn, &l.id, fingerprint.as_str())?.ok_or_else(not_found)?;
-        conn.write(|c| {
+        self.write_on(&mut conn, |c| {
             let l = find_by_key(self.digests(), c, raw_key)?.ok_or(StoreError::NotFound {
                 entity: "activation",
             })?;
@@ -350,7 +436,7 @@ impl Store {
         now: OffsetDateTime,
         id: Uuid,
     ) -> StoreResult<Activation> {
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let a: ActivationRow = activations::table
                 .find(id.to_string())
                 .select(ActivationRow::as_select())

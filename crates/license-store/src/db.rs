@@ -228,9 +228,8 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub struct PoolOptions {
     /// Most connections held open.
     pub max_size: u32,
-    /// How long a caller waits for a free connection. On PostgreSQL this is also what a request
-    /// waits at most when the server has just gone away (SPEC §10: 503 within 1 second), and
-    /// half of it is the longest pause between the pool's attempts to reconnect.
+    /// How long a caller may queue for a free connection while the database answers (a watched
+    /// store stops waiting as soon as its probe finds the database away: [`crate::health`]).
     pub connection_timeout: Duration,
     /// Whether a PostgreSQL connection is checked (`SELECT 1`, one round trip) each time it is
     /// handed out, so one left dead by a server restart is never used. A store watched by its
@@ -240,29 +239,22 @@ pub struct PoolOptions {
 }
 
 impl PoolOptions {
-    /// Defaults for a target. SQLite has one writer at a time, so a few connections serve
-    /// readers, and a file never goes away, so a caller may queue behind a long write.
-    /// PostgreSQL gets more connections and gives up after 500 ms: a server that cannot hand
-    /// out a connection in that time is down or overloaded, and the caller gets a 503.
+    /// Defaults for a target: SQLite has one writer at a time, so a few connections serve
+    /// readers; PostgreSQL gets more.
     pub fn for_target(target: &Target) -> Self {
-        if target.is_postgres() {
-            Self {
-                max_size: 16,
-                connection_timeout: PG_CONNECTION_TIMEOUT,
-                check_on_checkout: true,
-            }
-        } else {
-            Self {
-                max_size: 8,
-                connection_timeout: Duration::from_secs(30),
-                check_on_checkout: false,
-            }
+        Self {
+            max_size: if target.is_postgres() { 16 } else { 8 },
+            connection_timeout: Duration::from_secs(30),
+            check_on_checkout: target.is_postgres(),
         }
     }
 }
 
-/// How long a PostgreSQL caller waits for a pooled connection (see [`PoolOptions`]).
-pub const PG_CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
+/// On PostgreSQL, what a plain `Pool::get` waits at most (the control store's, which has no
+/// probe: a 503 within a second of an outage), and twice the longest pause between the pool's
+/// attempts to reconnect (r2d2 backs off up to half of it), so new connections follow the
+/// server's return within 250 ms.
+pub const PG_POOL_WAIT: Duration = Duration::from_millis(500);
 
 /// Runs pending environment migrations on one connection of `target`, then builds the pool.
 pub fn connect(target: &Target, options: PoolOptions) -> StoreResult<Pool> {
@@ -282,17 +274,22 @@ pub fn connect_schema(target: &Target, options: PoolOptions, schema: Schema) -> 
         .map_err(|e| StoreError::Config(format!("cannot connect to {}: {e}", describe(target))))?;
     migrate_schema(&mut conn, schema)?;
     drop(conn);
-    r2d2::Pool::builder()
+    Ok(r2d2::Pool::builder()
         .max_size(options.max_size)
         // A SQLite file never goes away under a connection; a PostgreSQL connection may (server
         // restart): see `PoolOptions::check_on_checkout`.
         .test_on_check_out(target.is_postgres() && options.check_on_checkout)
-        .connection_timeout(options.connection_timeout)
+        .connection_timeout(if target.is_postgres() {
+            PG_POOL_WAIT
+        } else {
+            options.connection_timeout
+        })
         // r2d2 would log every failed attempt to reconnect (several a second while a server is
         // down); the caller's error and the database probe say it once.
         .error_handler(Box::new(r2d2::NopErrorHandler))
-        .build(manager)
-        .map_err(StoreError::Pool)
+        // The migration connection just proved the database reachable; the pool fills in the
+        // background rather than within `PG_POOL_WAIT`.
+        .build_unchecked(manager))
 }
 
 /// Makes a SQLite database file private before SQLite opens it: its folder is created mode 0700

@@ -24,6 +24,9 @@ use crate::error::{StoreError, StoreResult};
 /// How often the probe asks the database.
 pub const PROBE_EVERY: Duration = Duration::from_millis(200);
 
+/// How long `Store::conn` waits for a pooled connection before it looks at the probe again.
+pub const CHECKOUT_SLICE: Duration = Duration::from_millis(100);
+
 /// A probe older than this counts as a failed one.
 pub const STALE_AFTER: Duration = Duration::from_millis(800);
 
