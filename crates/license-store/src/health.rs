@@ -59,9 +59,14 @@ impl Health {
         self.down.store(false, Ordering::Relaxed);
     }
 
+    /// Whether a probe watches this store.
+    pub(crate) fn is_watched(&self) -> bool {
+        self.watched.load(Ordering::Relaxed)
+    }
+
     /// `Ok` unless a watched database is known to be away.
     pub(crate) fn check(&self) -> StoreResult<()> {
-        if !self.watched.load(Ordering::Relaxed) {
+        if !self.is_watched() {
             return Ok(());
         }
         if self.down.load(Ordering::Relaxed) {
