@@ -27,9 +27,9 @@ pub(crate) type Validated = (Answer, Option<String>, AbuseRules);
 impl Ask {
     /// On the async worker, when nothing can make it wait: settings and signing key cached, and
     /// the store able to answer at once (`Store::validate_now`: SQLite, an idle connection, no
-    /// write due). `None` otherwise; then [`Ask::blocking`] runs on a blocking thread. Skipping
-    /// the hand-over to another thread is most of what a validate on SQLite costs beyond
-    /// `/healthz` (docs/benchmarks.md).
+    /// write due). `None` otherwise; then [`Ask::blocking`] runs on a blocking thread. The read
+    /// takes tens of microseconds; handing it to another thread and back would cost two thread
+    /// switches per request (docs/benchmarks.md).
     pub(crate) fn right_away(&self, env: &Environment) -> Option<Result<Validated, ApiError>> {
         let settings = env.fresh_settings()?;
         let signer = match &self.fingerprint {
