@@ -4,93 +4,12 @@
 //! the second runs no workers. Whatever caching validation gains later must keep this true.
 #![expect(clippy::unwrap_used, reason = "test: any failure fails the test")]
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod common;
-use common::{agent, free_port, wait_for};
-
-const TOKEN: &str = "ks_instances_bootstrap_token_0123456789ab";
-
-/// A `keysmith serve` process, killed when dropped.
-struct Instance {
-    child: Child,
-    admin: String,
-    validation: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn instance(data: &Path, db_url: &str, worker: bool) -> Instance {
-    let (admin_port, validation_port) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_keysmith"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KEYSMITH_DATA_DIR", data)
-        .env("KEYSMITH_ENVIRONMENTS", "production")
-        .env("KEYSMITH_DATABASE_URL_PRODUCTION", db_url)
-        .env("KEYSMITH_ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
-        .env(
-            "KEYSMITH_VALIDATION_ADDR",
-            format!("127.0.0.1:{validation_port}"),
-        )
-        .env("KEYSMITH_ADMIN_TOKEN", TOKEN)
-        .env("KEYSMITH_WORKER", if worker { "on" } else { "off" })
-        .env("KEYSMITH_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let admin = format!("http://127.0.0.1:{admin_port}");
-    wait_for(&format!("{admin}/healthz"), "keysmith");
-    Instance {
-        child,
-        admin,
-        validation: format!("http://127.0.0.1:{validation_port}"),
-    }
-}
-
-impl Instance {
-    fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/v1/production{path}", self.admin);
-        let auth = format!("Bearer {TOKEN}");
-        let mut res = match body {
-            Some(b) => agent()
-                .post(&url)
-                .header("authorization", &auth)
-                .send_json(&b),
-            None if method == "GET" => agent().get(&url).header("authorization", &auth).call(),
-            None => agent()
-                .post(&url)
-                .header("authorization", &auth)
-                .send_empty(),
-        }
-        .unwrap();
-        assert!(
-            res.status().is_success(),
-            "{method} {path}: {}",
-            res.status()
-        );
-        res.body_mut().read_json().unwrap_or(Value::Null)
-    }
-
-    fn validate(&self, key: &str, fingerprint: &str) -> String {
-        let mut res = agent()
-            .post(format!("{}/v1/production/validate", self.validation))
-            .send_json(json!({"key": key, "fingerprint": fingerprint}))
-            .unwrap();
-        let v: Value = res.body_mut().read_json().unwrap();
-        v["code"].as_str().unwrap_or_default().to_owned()
-    }
-}
+use common::{Instance, agent, instance};
 
 /// Waits until every instance answers `want` for `key`; panics after 1 second.
 fn all_see(instances: &[&Instance], key: &str, fingerprint: &str, want: &str) -> Duration {

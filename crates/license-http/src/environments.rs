@@ -62,6 +62,24 @@ fn cached<T: Clone>(
     Ok(value)
 }
 
+/// The cached value if it is still fresh; never loads.
+fn fresh<T: Clone>(slot: &RwLock<Option<Cached<T>>>) -> Option<T> {
+    let guard = slot.read().ok()?;
+    let c = guard.as_ref()?;
+    (c.at.elapsed() < CACHE_TTL).then(|| c.value.clone())
+}
+
+/// When a lease is signed and for how long it may be trusted (see [`Environment::sign_lease`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseTerms {
+    /// The generator's lease TTL.
+    pub ttl: time::Duration,
+    /// The environment's grace period.
+    pub grace: time::Duration,
+    /// Now.
+    pub now: OffsetDateTime,
+}
+
 impl Environment {
     /// Wraps an open store.
     pub fn new(name: &str, store: Store) -> Self {
@@ -96,6 +114,16 @@ impl Environment {
         })
     }
 
+    /// Settings if the cache holds them fresh (never a query: for the async worker).
+    pub fn fresh_settings(&self) -> Option<Settings> {
+        fresh(&self.settings)
+    }
+
+    /// The active signing key if the cache holds it fresh (never a query).
+    pub fn fresh_signer(&self) -> Option<Arc<SigningKey>> {
+        fresh(&self.signer)
+    }
+
     /// Every published key (cached).
     pub fn published_keys(&self) -> StoreResult<Arc<Vec<PublishedKey>>> {
         cached(&self.keys, || self.store.published_keys().map(Arc::new))
@@ -113,7 +141,20 @@ impl Environment {
         grace: time::Duration,
         now: OffsetDateTime,
     ) -> StoreResult<String> {
-        let signer = self.signer()?;
+        let terms = LeaseTerms { ttl, grace, now };
+        self.sign_lease(&*self.signer()?, l, fp, nonce, terms)
+    }
+
+    /// [`Environment::issue_lease`] with a signing key the caller already holds (the active one,
+    /// from [`Environment::fresh_signer`]).
+    pub fn sign_lease(
+        &self,
+        signer: &SigningKey,
+        l: &License,
+        fp: Option<&str>,
+        nonce: Option<String>,
+        LeaseTerms { ttl, grace, now }: LeaseTerms,
+    ) -> StoreResult<String> {
         let exp = lease::lease_expiry(now, ttl, l.expires_at, grace);
         let claims = Claims {
             kid: signer.kid().to_owned(),
@@ -164,8 +205,9 @@ pub struct OpenReport {
 }
 
 impl Environments {
-    /// Opens every configured environment: migrates, creates the first signing key, and on an
-    /// environment's first start installs the bootstrap admin token (`KEYSMITH_ADMIN_TOKEN`).
+    /// Opens every configured environment: migrates, creates the first signing key, on an
+    /// environment's first start installs the bootstrap admin token (`KEYSMITH_ADMIN_TOKEN`),
+    /// and starts the database probe (`Store::watch`, PostgreSQL only).
     pub fn open(
         config: &Config,
         master: &MasterKey,
@@ -187,6 +229,16 @@ impl Environments {
             {
                 report.bootstrap_tokens.push(e.name.clone());
             }
+            let name = e.name.clone();
+            store
+                .watch(move |up| {
+                    if up {
+                        tracing::warn!(environment = %name, "database answers again");
+                    } else {
+                        tracing::error!(environment = %name, "database does not answer; requests that need it get 503");
+                    }
+                })
+                .map_err(|err| format!("environment {}: cannot start its database probe: {err}", e.name))?;
             map.insert(e.name.clone(), Arc::new(Environment::new(&e.name, store)));
         }
         Ok((Self { map }, report))

@@ -85,7 +85,8 @@ pub enum ApiError {
     /// 503 `UNAVAILABLE`: the portal cannot mail sign-in links (no `KEYSMITH_SMTP_URL`).
     #[error("sign-in by email is not set up on this server; ask the vendor for help")]
     EmailOff,
-    /// 503 `UNAVAILABLE`: the blocking pool is gone (shutting down).
+    /// 503 `UNAVAILABLE` (with `Retry-After`): the blocking pool is gone (shutting down). A
+    /// database that cannot be reached is `Store(Pool | Unavailable)`, answered the same way.
     #[error("service is shutting down")]
     Unavailable,
 }
@@ -159,7 +160,9 @@ impl ApiError {
                     json!({"environment": environment}),
                 ),
                 StoreError::LinkInvalid => (S::GONE, "LINK_INVALID", none),
-                StoreError::Pool(_) => (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", none),
+                StoreError::Pool(_) | StoreError::Unavailable(_) => {
+                    (S::SERVICE_UNAVAILABLE, "UNAVAILABLE", none)
+                }
                 StoreError::RolledBack
                 | StoreError::Corrupt(_)
                 | StoreError::Config(_)
@@ -185,7 +188,9 @@ impl ApiError {
                 | StoreError::Migration(_)
                 | StoreError::Database(_),
             ) => "internal error; see the server log for this request id".into(),
-            Self::Store(StoreError::Pool(_)) => "database unavailable; retry shortly".into(),
+            Self::Store(StoreError::Pool(_) | StoreError::Unavailable(_)) => {
+                "database unavailable; retry shortly".into()
+            }
             other => other.to_string(),
         }
     }
@@ -206,7 +211,9 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, code, extra) = self.parts();
-        if status.is_server_error() {
+        // A database outage is logged once by the database probe, not once per request (the
+        // request's own log line still shows its 503).
+        if status.is_server_error() && code != "UNAVAILABLE" {
             tracing::error!(error = %self, code, "request failed");
         }
         let mut error = json!({"code": code, "message": self.message()});
@@ -217,6 +224,10 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(status);
         if let Self::RateLimited { retry_after_secs } = self {
             res.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
+        if code == "UNAVAILABLE" {
+            // The database probe looks again every 200 ms; a second is the shortest whole wait.
+            res.insert_header(("Retry-After", "1"));
         }
         if let Self::MethodNotAllowed { allow, .. } = self {
             res.insert_header(("Allow", allow.join(", ")));

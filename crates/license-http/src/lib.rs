@@ -5,7 +5,8 @@
 //! Apps are built by functions ([`validation_app`], [`admin_app`]) so tests run them in-process
 //! with `actix_web::test`; the binaries only read [`config::Config`] and call [`startup`]. No SQL
 //! here: every database call goes through `license-store`, on the blocking thread pool
-//! (`web::block`).
+//! (`web::block`) — except validate's one read on SQLite, which runs on the async worker when it
+//! cannot wait (`validate_work`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub mod smtp_sink;
 pub mod startup;
 pub mod telemetry;
 pub mod throttle;
+mod validate_work;
 pub mod validation;
 pub mod workers;
 

@@ -21,6 +21,7 @@ use crate::error::{ApiError, OutcomeCode};
 use crate::extract::{ApiJson, client_ip, environment, request_id};
 use crate::public::{self, PublicActivation, PublicLicense};
 use crate::telemetry::KeyHint;
+use crate::validate_work::Ask;
 
 /// `POST /v1/{env}/validate` body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -278,30 +279,21 @@ pub async fn validate(
     check_text("product", body.product.as_deref(), 64)?;
     check_text("nonce", body.nonce.as_deref(), 64)?;
     let Client { ip, actor, now } = admit(&state, &req, &key)?;
-    let product = body.product.as_deref().map(ProductRef::parse);
-    let key_for_block = key.clone();
-    let nonce = body.nonce;
-    let env_for_abuse = env.clone();
-    let (answer, lease, rules) = web::block(move || -> Result<_, ApiError> {
-        let settings = env.settings()?;
-        let grace = settings.grace();
-        let answer = env.store().validate(
-            &actor,
-            now,
-            &key_for_block,
-            fingerprint.as_ref(),
-            product.as_ref(),
-            grace,
-        )?;
-        let lease = match (&fingerprint, &answer.license) {
-            (Some(fp), Some(l)) if answer.decision.outcome.is_success() => {
-                Some(env.issue_lease(l, Some(fp.as_str()), nonce, answer.lease_ttl, grace, now)?)
-            }
-            _ => None,
-        };
-        Ok((answer, lease, settings.abuse))
-    })
-    .await??;
+    let ask = Ask {
+        actor,
+        now,
+        key: key.clone(),
+        fingerprint,
+        product: body.product.as_deref().map(ProductRef::parse),
+        nonce: body.nonce,
+    };
+    let (answer, lease, rules) = match ask.right_away(&env) {
+        Some(done) => done?,
+        None => {
+            let env = env.clone();
+            web::block(move || ask.blocking(&env)).await??
+        }
+    };
     let outcome = answer.decision.outcome;
     if outcome == Outcome::NotFound {
         state.limiter.record_unknown(ip)?;
@@ -310,7 +302,7 @@ pub async fn validate(
     if let Some(l) = answer.license.as_ref().filter(|_| success)
         && let Some(rule) = state.abuse.validated(&rules, l.id, ip, now)
     {
-        suspend_for_abuse(env_for_abuse, l.id, rule, request_id(&req)).await;
+        suspend_for_abuse(env, l.id, rule, request_id(&req)).await;
     }
     let license = match (&answer.license, &answer.product) {
         (Some(l), Some(p)) if success => Some(public::license(l, p)),

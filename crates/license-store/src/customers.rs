@@ -65,7 +65,7 @@ impl Store {
         new: NewCustomer,
     ) -> StoreResult<Customer> {
         let row = customer_row(new, now)?;
-        self.conn()?.write(|c| {
+        self.write(|c| {
             insert_customer(c, &row)?;
             log_created(c, now, actor, &row, None)?;
             Customer::try_from(row.clone())
@@ -86,7 +86,7 @@ impl Store {
             .into_iter()
             .map(|n| customer_row(n, now))
             .collect::<StoreResult<Vec<_>>>()?;
-        self.conn()?.write(|c| {
+        self.write(|c| {
             crate::db::insert_many!(c, customers::table, &rows).map_err(unique("email"))?;
             for row in &rows {
                 log_created(c, now, actor, row, None)?;
@@ -143,7 +143,7 @@ impl Store {
         if let Some(m) = &patch.metadata {
             validate::object("metadata", m)?;
         }
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let mut row = load_customer(c, &id.to_string())?;
             let before = json!({"name": row.name, "email": row.email});
             let old_email = row.email_lower.clone();
@@ -200,7 +200,7 @@ impl Store {
     /// Deletes a customer who holds no license.
     pub fn delete_customer(&self, actor: &Actor, now: OffsetDateTime, id: Uuid) -> StoreResult<()> {
         let id = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let row = load_customer(c, &id)?;
             if licenses::table
                 .filter(licenses::customer_id.eq(&id))

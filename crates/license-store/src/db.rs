@@ -138,7 +138,7 @@ impl Manager {
                 Ok(DbConn::Sqlite(c))
             }
             Target::Postgres(url) => {
-                let mut c = PgConnection::establish(url)?;
+                let mut c = PgConnection::establish(&with_pg_timeouts(url))?;
                 c.batch_execute("SET TIME ZONE 'UTC'")
                     .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConn::Pg(c))
@@ -147,12 +147,63 @@ impl Manager {
     }
 }
 
+/// libpq settings every PostgreSQL connection gets unless its URL sets them, so that a database
+/// that vanishes from the network (no reset, no answer) costs seconds, not the kernel's
+/// minutes: connecting gives up after 2 s (libpq's smallest), data unacknowledged for 2 s breaks
+/// the connection (`tcp_user_timeout`), and an idle connection is probed after 5 s of silence.
+/// A server that stops or crashes resets its connections at once; these bound the other case.
+const PG_URL_DEFAULTS: [(&str, &str); 6] = [
+    ("connect_timeout", "2"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "5"),
+    ("keepalives_interval", "1"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "2000"),
+];
+
+/// `url` with [`PG_URL_DEFAULTS`] added for every parameter it does not set itself.
+pub fn with_pg_timeouts(url: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let given: Vec<&str> = query
+        .split('&')
+        .filter_map(|kv| kv.split('=').next())
+        .collect();
+    let mut out = url.to_owned();
+    for (k, v) in PG_URL_DEFAULTS {
+        if !given.contains(&k) {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    out
+}
+
+/// Set on every pooled PostgreSQL connection (not on the one that migrates): no statement of a
+/// request runs, or waits for a lock, longer than this.
+const PG_STATEMENT_TIMEOUT: &str = "SET statement_timeout = '30s'";
+
+/// One connection to `target` outside any pool, set up as pooled ones are (the database probe
+/// uses it, so that it can tell an exhausted pool from an absent database).
+pub(crate) fn open_one(target: &Target) -> Result<DbConn, r2d2::Error> {
+    Manager {
+        target: target.clone(),
+    }
+    .connect()
+}
+
 impl ManageConnection for Manager {
     type Connection = DbConn;
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConn, r2d2::Error> {
-        self.establish().map_err(r2d2::Error::ConnectionError)
+        let mut conn = self.establish().map_err(r2d2::Error::ConnectionError)?;
+        if conn.is_postgres() {
+            conn.batch_execute(PG_STATEMENT_TIMEOUT)
+                .map_err(r2d2::Error::QueryError)?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
@@ -177,8 +228,14 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 pub struct PoolOptions {
     /// Most connections held open.
     pub max_size: u32,
-    /// How long a caller waits for a free connection.
+    /// How long a caller may queue for a free connection while the database answers (a watched
+    /// store stops waiting as soon as its probe finds the database away: [`crate::health`]).
     pub connection_timeout: Duration,
+    /// Whether a PostgreSQL connection is checked (`SELECT 1`, one round trip) each time it is
+    /// handed out, so one left dead by a server restart is never used. A store watched by its
+    /// probe ([`crate::health`]) does without: the probe drops dead connections when the server
+    /// returns.
+    pub check_on_checkout: bool,
 }
 
 impl PoolOptions {
@@ -188,9 +245,16 @@ impl PoolOptions {
         Self {
             max_size: if target.is_postgres() { 16 } else { 8 },
             connection_timeout: Duration::from_secs(30),
+            check_on_checkout: target.is_postgres(),
         }
     }
 }
+
+/// On PostgreSQL, what a plain `Pool::get` waits at most (the control store's, which has no
+/// probe: a 503 within a second of an outage), and twice the longest pause between the pool's
+/// attempts to reconnect (r2d2 backs off up to half of it), so new connections follow the
+/// server's return within 250 ms.
+pub const PG_POOL_WAIT: Duration = Duration::from_millis(500);
 
 /// Runs pending environment migrations on one connection of `target`, then builds the pool.
 pub fn connect(target: &Target, options: PoolOptions) -> StoreResult<Pool> {
@@ -210,14 +274,22 @@ pub fn connect_schema(target: &Target, options: PoolOptions, schema: Schema) -> 
         .map_err(|e| StoreError::Config(format!("cannot connect to {}: {e}", describe(target))))?;
     migrate_schema(&mut conn, schema)?;
     drop(conn);
-    r2d2::Pool::builder()
+    Ok(r2d2::Pool::builder()
         .max_size(options.max_size)
         // A SQLite file never goes away under a connection; a PostgreSQL connection may (server
-        // restart), so it is checked before use.
-        .test_on_check_out(target.is_postgres())
-        .connection_timeout(options.connection_timeout)
-        .build(manager)
-        .map_err(StoreError::Pool)
+        // restart): see `PoolOptions::check_on_checkout`.
+        .test_on_check_out(target.is_postgres() && options.check_on_checkout)
+        .connection_timeout(if target.is_postgres() {
+            PG_POOL_WAIT
+        } else {
+            options.connection_timeout
+        })
+        // r2d2 would log every failed attempt to reconnect (several a second while a server is
+        // down); the caller's error and the database probe say it once.
+        .error_handler(Box::new(r2d2::NopErrorHandler))
+        // The migration connection just proved the database reachable; the pool fills in the
+        // background rather than within `PG_POOL_WAIT`.
+        .build_unchecked(manager))
 }
 
 /// Makes a SQLite database file private before SQLite opens it: its folder is created mode 0700
@@ -509,3 +581,18 @@ macro_rules! insert_many {
     };
 }
 pub(crate) use insert_many;
+
+#[cfg(test)]
+mod tests {
+    use super::with_pg_timeouts;
+
+    #[test]
+    fn postgres_urls_get_the_timeouts_they_do_not_set_themselves() {
+        let u = with_pg_timeouts("postgres://u@h/db");
+        assert!(u.starts_with("postgres://u@h/db?connect_timeout=2&keepalives=1&"));
+        assert!(u.ends_with("&tcp_user_timeout=2000"));
+        let u = with_pg_timeouts("postgres://u@h/db?sslmode=require&connect_timeout=9");
+        assert!(u.starts_with("postgres://u@h/db?sslmode=require&connect_timeout=9&keepalives=1"));
+        assert_eq!(u.matches("connect_timeout").count(), 1);
+    }
+}

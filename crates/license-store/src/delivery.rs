@@ -71,7 +71,7 @@ impl Store {
     /// Turns up to `limit` new outbox events into deliveries for every enabled endpoint that
     /// wants them, and marks the events fanned out, in one transaction. Returns events handled.
     pub fn fan_out(&self, now: OffsetDateTime, limit: i64) -> StoreResult<usize> {
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let ids = c.claim_unfanned_events(limit)?;
             if ids.is_empty() {
                 return Ok(0);
@@ -117,7 +117,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let skip: Vec<String> = skip.iter().map(Uuid::to_string).collect();
-        let claimed = self.conn()?.write(|c| {
+        let claimed = self.write(|c| {
             let mut endpoints: Vec<String> = webhook_endpoints::table
                 .select(webhook_endpoints::id)
                 .load(c)?;
@@ -204,7 +204,7 @@ impl Store {
             return Ok(0);
         }
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let mut n = 0;
             for chunk in ids.chunks(500) {
                 n += diesel::update(
@@ -228,7 +228,7 @@ impl Store {
         attempt: &Attempt,
     ) -> StoreResult<Delivery> {
         let id = delivery.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let d: DeliveryRow = webhook_deliveries::table
                 .find(&id)
                 .select(DeliveryRow::as_select())

@@ -68,7 +68,7 @@ impl Store {
                 let display = key.display_with(&format.lead(code));
                 updates.push((id.clone(), digest, display));
             }
-            done += self.conn()?.write(|c| {
+            done += self.write(|c| {
                 let mut n = 0u64;
                 for (id, digest, display) in &updates {
                     n += diesel::update(

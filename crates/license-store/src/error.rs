@@ -80,9 +80,12 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migrations failed: {0}")]
     Migration(String),
-    /// No connection could be had from the pool.
+    /// No connection could be had from the pool in time.
     #[error("database unavailable: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    /// The database is known to be away (its probe fails) or a connection to it broke.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// The database refused or failed a statement.
     #[error("database error: {0}")]
     Database(#[source] diesel::result::Error),
@@ -92,6 +95,12 @@ impl From<diesel::result::Error> for StoreError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => Self::NotFound { entity: "row" },
+            // The connection broke under the statement, or was known broken before it.
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection
+                | diesel::result::DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => Self::Unavailable(info.message().to_owned()),
             other => Self::Database(other),
         }
     }

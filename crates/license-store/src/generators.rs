@@ -149,7 +149,7 @@ impl Store {
             created_at: to_db(now),
             updated_at: to_db(now),
         };
-        self.conn()?.write(|c| {
+        self.write(|c| {
             load_product(c, &row.product_id).map_err(|_| {
                 StoreError::invalid("product_id", format!("no product {}", row.product_id))
             })?;
@@ -220,7 +220,7 @@ impl Store {
         if let Some(f) = &patch.default_feature_flags {
             validate::object("default_feature_flags", f)?;
         }
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let mut row = load_generator(c, &id.to_string())?;
             let before = Generator::try_from(row.clone())?;
             if let Some(n) = name {
@@ -273,7 +273,7 @@ impl Store {
         id: Uuid,
     ) -> StoreResult<()> {
         let id = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let row = load_generator(c, &id)?;
             if licenses::table
                 .filter(licenses::generator_id.eq(&id))

@@ -357,7 +357,7 @@ impl Store {
         let mut results = Vec::with_capacity(rows.len());
         for batch in rows.chunks(MAX_BATCH) {
             let mut done = Vec::with_capacity(batch.len());
-            let outcome = conn.write(|c| {
+            let outcome = self.write_on(&mut conn, |c| {
                 for row in batch {
                     done.push(import_row(self.digests(), c, actor, now, row)?);
                 }

@@ -7,7 +7,8 @@
 //! transactions. This crate never formats HTTP responses and never reads configuration.
 //!
 //! Modules, one per resource, each with its request types and its `Store` methods:
-//! - plumbing: [`db`] (backends, pool, migrations), [`schema`], `rows`, [`model`] (typed
+//! - plumbing: [`db`] (backends, pool, migrations), [`health`] (the database probe that makes
+//!   requests fail fast while PostgreSQL is away), [`schema`], `rows`, [`model`] (typed
 //!   records), [`error`], [`limits`] (every size and range limit), [`validate`] (input checks);
 //! - catalog: [`products`], [`generators`], [`customers`];
 //! - licenses: [`licenses`] (the use cases), `license_rows` (their row-level helpers),
@@ -24,6 +25,7 @@ use license_core::{DigestKey, KeyVault, MasterKey, Sealer};
 
 pub mod db;
 pub mod error;
+pub mod health;
 pub mod limits;
 pub mod model;
 mod rows;
@@ -112,6 +114,11 @@ pub struct Store {
     sealer: Arc<Sealer>,
     digests: Arc<DigestKey>,
     target: Arc<Target>,
+    health: Arc<health::Health>,
+    /// How long `conn` queues for a connection while the database answers.
+    wait: std::time::Duration,
+    /// SQLite: this process's writers take turns here (see [`Store::write_on`]).
+    writer: Option<Arc<std::sync::Mutex<()>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -135,7 +142,13 @@ impl Store {
     /// pools.
     pub fn open(env: &str, url: &str, master: &MasterKey) -> StoreResult<Self> {
         let target = Target::parse(url)?;
-        let options = PoolOptions::for_target(&target);
+        // No round trip per checkout on the validation hot path: serving processes watch their
+        // stores (`Store::watch`), and the probe drops connections a restart left dead. (The CLI
+        // and tests do not outlive a database restart.)
+        let options = PoolOptions {
+            check_on_checkout: false,
+            ..PoolOptions::for_target(&target)
+        };
         Self::open_with(env, target, options, master)
     }
 
@@ -147,11 +160,15 @@ impl Store {
         master: &MasterKey,
     ) -> StoreResult<Self> {
         let pool = db::connect(&target, options)?;
+        let wait = options.connection_timeout;
         let store = Self {
             env: env.into(),
             pool,
             sealer: Arc::new(Sealer::new(master)),
             digests: Arc::new(DigestKey::derive(master, env)),
+            health: health::Health::new(),
+            wait,
+            writer: (!target.is_postgres()).then(Default::default),
             target: Arc::new(target),
         };
         store.upgrade_key_digests(digest_upgrade::BATCH, None)?;
@@ -168,14 +185,59 @@ impl Store {
         self.target.is_postgres()
     }
 
-    /// A pooled connection.
+    /// A pooled connection; `Unavailable` at once while the database is known to be away
+    /// (see [`health`]).
     pub fn conn(&self) -> StoreResult<db::PooledConn> {
-        Ok(self.pool.get()?)
+        let deadline = std::time::Instant::now() + self.wait;
+        loop {
+            self.health.check()?;
+            // In slices, so a caller queued for a connection when the database goes away hears
+            // of it from the probe instead of waiting out the whole `wait`.
+            match self.pool.get_timeout(health::CHECKOUT_SLICE) {
+                Ok(c) => return Ok(c),
+                Err(e) if std::time::Instant::now() >= deadline => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
     }
 
-    /// Whether the database answers (`/readyz`).
+    /// Runs `f` in a write transaction on a pooled connection (see [`Store::write_on`]).
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut DbConn) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.conn()?;
+        self.write_on(&mut conn, f)
+    }
+
+    /// Runs `f` in a write transaction on `conn` ([`DbConn::write`]). On SQLite, this process's
+    /// writers first queue on one mutex, so the database's write lock passes straight from one
+    /// to the next: left to SQLite's busy handler, waiting writers poll with sleeps of up to
+    /// 100 ms, and under an activation storm some waited most of a second. (The connection is
+    /// taken before the mutex, so the writer holding it never waits for the pool.) Other
+    /// processes (the CLI) still meet `busy_timeout`.
+    pub(crate) fn write_on<T>(
+        &self,
+        conn: &mut DbConn,
+        f: impl FnOnce(&mut DbConn) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let _turn = self
+            .writer
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        conn.write(f)
+    }
+
+    /// A pooled connection if one is idle right now, without waiting (nor checking the probe:
+    /// only SQLite uses it).
+    pub(crate) fn idle_conn(&self) -> Option<db::PooledConn> {
+        self.pool.try_get()
+    }
+
+    /// Whether the database answers (`/readyz`). A watched store answers from its probe, which
+    /// asked a moment ago on a connection of its own, so a busy pool cannot delay the answer.
     pub fn ping(&self) -> StoreResult<()> {
         use diesel::connection::SimpleConnection;
+        if self.health.is_watched() {
+            return self.health.check();
+        }
         self.conn()?.batch_execute("SELECT 1")?;
         Ok(())
     }

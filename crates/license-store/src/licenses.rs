@@ -98,7 +98,7 @@ impl Store {
                 validate::object(field, v)?;
             }
         }
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let product = load_product(c, &new.product_id.to_string())
                 .map_err(|_| StoreError::invalid("product_id", format!("no product {}", new.product_id)))?;
             if product.status != ProductStatus::Active.as_str() {
@@ -171,7 +171,7 @@ impl Store {
             }
         }
         let id = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let mut row = lock_license(c, &id)?;
             let status = parse_status(&row)?;
             if !status.is_editable() {
@@ -257,7 +257,7 @@ impl Store {
             }
         }
         let id = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let mut row = lock_license(c, &id)?;
             let before_status = row.status.clone();
             let core_action = action.core();
@@ -300,15 +300,14 @@ impl Store {
         grace: Duration,
     ) -> StoreResult<bool> {
         let id = id.to_string();
-        self.conn()?
-            .write(|c| expire_locked(c, actor, now, &id, grace))
+        self.write(|c| expire_locked(c, actor, now, &id, grace))
     }
 
     /// Replaces a license with a new one and a new key (`remint`): same product, generator,
     /// customer, limit, expiry and flags; activations do not carry over.
     pub fn remint(&self, actor: &Actor, now: OffsetDateTime, id: Uuid) -> StoreResult<Created> {
         let id = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let mut old = lock_license(c, &id)?;
             let before_status = old.status.clone();
             apply(&mut old, Action::Remint, now)?;
@@ -373,7 +372,7 @@ impl Store {
     /// Reads a license's full key back (`reveal`), audited.
     pub fn reveal(&self, actor: &Actor, now: OffsetDateTime, id: Uuid) -> StoreResult<LicenseKey> {
         let id_s = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let row = load_license(c, &id_s)?;
             let key =
                 license_core::reveal_key(self.sealer(), id, &row.key_ciphertext).map_err(|_| {
@@ -402,7 +401,7 @@ impl Store {
         fingerprint: Option<&str>,
     ) -> StoreResult<()> {
         let id_s = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let row = load_license(c, &id_s)?;
             let d = crate::audit::details(serde_json::json!({"fingerprint": fingerprint}));
             log_change(c, now, actor, "license.offline_file_issued", None, &row, d)
@@ -419,7 +418,7 @@ impl Store {
         force: bool,
     ) -> StoreResult<()> {
         let id = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let row = lock_license(c, &id)?;
             if row.ever_activated && !force {
                 return Err(StoreError::HasActivations);

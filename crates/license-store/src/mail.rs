@@ -183,7 +183,7 @@ impl Store {
     /// off, or queued more than a day ago) are only marked. Returns the events handled.
     pub fn fan_out_mail(&self, now: OffsetDateTime, limit: i64) -> StoreResult<usize> {
         let settings = self.settings()?;
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let ids = c.claim_unmailed_events(limit)?;
             if ids.is_empty() {
                 return Ok(0);
@@ -244,7 +244,7 @@ impl Store {
         limit: i64,
         portal_url: &str,
     ) -> StoreResult<Vec<OutgoingMail>> {
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let ids = c.claim_due_mail(to_db(now), limit)?;
             if ids.is_empty() {
                 return Ok(Vec::new());
@@ -286,7 +286,7 @@ impl Store {
             return Ok(0);
         }
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             Ok(diesel::update(
                 mail_deliveries::table
                     .filter(mail_deliveries::id.eq_any(&ids))
@@ -301,7 +301,7 @@ impl Store {
     /// an operator reads stays bounded. Returns how many went.
     pub fn purge_mail(&self, now: OffsetDateTime, keep: Duration) -> StoreResult<usize> {
         let before = to_db(now - keep);
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let old = mail_deliveries::table
                 .filter(mail_deliveries::status.ne("pending"))
                 .filter(mail_deliveries::updated_at.lt(before))
@@ -329,7 +329,7 @@ impl Store {
         if attempts.is_empty() {
             return Ok(());
         }
-        self.conn()?.write(|c| {
+        self.write(|c| {
             for (id, attempt) in attempts {
                 let id = id.to_string();
                 let Some((tries, created)) = mail_deliveries::table

@@ -108,8 +108,7 @@ impl Store {
                 format!("a batch mints 1..=500 licenses, got {}", batch.count),
             ));
         }
-        self.conn()?
-            .write(|c| mint_in_tx(self, c, actor, now, batch))
+        self.write(|c| mint_in_tx(self, c, actor, now, batch))
     }
 
     /// Queues a mint job of `params.count` (1..=100000) licenses.
@@ -139,7 +138,7 @@ impl Store {
             updated_at: to_db(now),
             claimed_until: None,
         };
-        self.conn()?.write(|c| {
+        self.write(|c| {
             mint_source(c, params.generator_id, params.customer_id)?;
             diesel::insert_into(jobs::table).values(&row).execute(c)?;
             let target = Target {
@@ -208,7 +207,7 @@ impl Store {
                 count,
             };
             let now = clock();
-            let result = self.conn()?.write(|c| {
+            let result = self.write(|c| {
                 // Re-read under the lock: another worker may have minted this batch.
                 c.lock_job(&id_s)?;
                 let current = load_job(c, &id_s)?;
@@ -230,7 +229,7 @@ impl Store {
     }
 
     fn finish_job(&self, id: &str, now: OffsetDateTime) -> StoreResult<Job> {
-        self.conn()?.write(|c| {
+        self.write(|c| {
             diesel::update(jobs::table.find(id).filter(jobs::status.ne("completed")))
                 .set((
                     jobs::status.eq("completed"),
@@ -242,7 +241,7 @@ impl Store {
     }
 
     fn fail_job(&self, id: &str, now: OffsetDateTime, error: &str) -> StoreResult<()> {
-        self.conn()?.write(|c| {
+        self.write(|c| {
             diesel::update(jobs::table.find(id))
                 .set((
                     jobs::status.eq("failed"),
@@ -257,7 +256,7 @@ impl Store {
     /// Claims the oldest unfinished job nobody holds (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
     /// several instances share the queue) for [`JOB_LEASE`]. `None` when there is nothing to do.
     pub fn claim_next_job(&self, now: OffsetDateTime) -> StoreResult<Option<Job>> {
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let Some(id) = c.claim_job(to_db(now))? else {
                 return Ok(None);
             };
@@ -272,7 +271,7 @@ impl Store {
     /// handed out once).
     pub fn take_job_keys(&self, actor: &Actor, now: OffsetDateTime, id: Uuid) -> StoreResult<bool> {
         let id_s = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let job = load_job(c, &id_s)?;
             if job.status != "completed" {
                 return Err(StoreError::invalid(

@@ -110,7 +110,7 @@ impl Store {
         ip: Option<String>,
     ) -> StoreResult<bool> {
         let email_lower = crate::validate::email(email)?.to_lowercase();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let customer: Option<CustomerRow> = customers::table
                 .filter(customers::email_lower.eq(&email_lower))
                 .filter(customers::portal_access.eq(true))
@@ -171,7 +171,7 @@ impl Store {
         ip: Option<String>,
     ) -> StoreResult<(String, PortalCustomer)> {
         let digest = secret_digest(secret);
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let link: Option<(
                 String,
                 time::PrimitiveDateTime,
@@ -288,7 +288,7 @@ impl Store {
         customer: Uuid,
     ) -> StoreResult<()> {
         let id = customer.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             diesel::delete(
                 portal_sessions::table
                     .filter(portal_sessions::secret_digest.eq(secret_digest(secret))),
@@ -331,7 +331,7 @@ impl Store {
         customer: Uuid,
         id: Uuid,
     ) -> StoreResult<LicenseKey> {
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let (row, key) = self.own_key(c, customer, id)?;
             log_change(
                 c,
@@ -367,7 +367,7 @@ impl Store {
     /// Deletes sign-in links and sessions that can no longer be used (expired, used, idle):
     /// rows a stranger's requests add do not pile up. Returns how many went.
     pub fn purge_portal(&self, now: OffsetDateTime) -> StoreResult<usize> {
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let links = diesel::delete(
                 portal_links::table.filter(
                     portal_links::expires_at
@@ -404,7 +404,7 @@ impl Store {
         access: bool,
     ) -> StoreResult<PortalAccess> {
         let id = customer.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             crate::customers::load_customer(c, &id)?;
             diesel::update(customers::table.find(&id))
                 .set(customers::portal_access.eq(access))

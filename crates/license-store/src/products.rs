@@ -64,7 +64,7 @@ impl Store {
             created_at: to_db(now),
             updated_at: to_db(now),
         };
-        self.conn()?.write(|c| {
+        self.write(|c| {
             diesel::insert_into(products::table)
                 .values(&row)
                 .execute(c)
@@ -120,7 +120,7 @@ impl Store {
         if let Some(m) = &patch.metadata {
             validate::object("metadata", m)?;
         }
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let mut row = load_product(c, &id.to_string())?;
             let before = json!({"name": row.name, "status": row.status});
             if let Some(n) = name {
@@ -168,7 +168,7 @@ impl Store {
     /// Deletes a product nothing refers to.
     pub fn delete_product(&self, actor: &Actor, now: OffsetDateTime, id: Uuid) -> StoreResult<()> {
         let id = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let row = load_product(c, &id)?;
             if generators::table
                 .filter(generators::product_id.eq(&id))

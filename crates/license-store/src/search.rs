@@ -67,7 +67,7 @@ impl Store {
     /// (its display form as the hint), or with `found: false` when it names none. The key itself
     /// is never written.
     pub fn audit_key_search(&self, actor: &Actor, now: OffsetDateTime, q: &str) -> StoreResult<()> {
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let found = find_by_key(self.digests(), c, q)?;
             let target = Target {
                 kind: "license",

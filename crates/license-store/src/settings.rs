@@ -180,7 +180,7 @@ impl Store {
         new.validate()?;
         let value = serde_json::to_string(new).map_err(StoreError::corrupt)?;
         let before = self.settings()?;
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let n = diesel::update(settings::table.find(SETTINGS_ROW))
                 .set((
                     settings::value.eq(&value),

@@ -32,7 +32,7 @@ fn load_signing_rows(c: &mut DbConn) -> StoreResult<Vec<SigningKeyRow>> {
 impl Store {
     /// Creates the environment's first signing key if it has none. Returns whether it did.
     pub fn ensure_signing_key(&self, now: OffsetDateTime) -> StoreResult<bool> {
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let active: i64 = signing_keys::table
                 .filter(signing_keys::status.eq("active"))
                 .count()
@@ -79,7 +79,7 @@ impl Store {
 
     /// Adds a new active signing key and retires the old ones (still published, still verify).
     pub fn rotate_signing_key(&self, now: OffsetDateTime) -> StoreResult<String> {
-        self.conn()?.write(|c| {
+        self.write(|c| {
             diesel::update(signing_keys::table.filter(signing_keys::status.eq("active")))
                 .set((
                     signing_keys::status.eq("retired"),

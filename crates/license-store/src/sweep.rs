@@ -106,10 +106,7 @@ impl Store {
         let actor = Actor::named("sweeper", "sweeper");
         let mut expired = 0;
         for id in due {
-            if self
-                .conn()?
-                .write(|c| expire_locked(c, &actor, now, &id, grace))?
-            {
+            if self.write(|c| expire_locked(c, &actor, now, &id, grace))? {
                 expired += 1;
             }
         }
@@ -139,9 +136,7 @@ impl Store {
                 .limit(limit)
                 .load(&mut *self.conn()?)?;
             for (id, expires) in due {
-                sent += self
-                    .conn()?
-                    .write(|c| remind(c, now, &id, expires, window))?;
+                sent += self.write(|c| remind(c, now, &id, expires, window))?;
             }
         }
         Ok(sent)

@@ -161,8 +161,7 @@ impl Store {
         secret: &str,
     ) -> StoreResult<Token> {
         let row = token_row(now, name, role, secret)?;
-        self.conn()?
-            .write(|c| insert_token_row(c, actor, now, &row))
+        self.write(|c| insert_token_row(c, actor, now, &row))
     }
 
     /// The first start of an environment (SPEC §2 `KEYSMITH_ADMIN_TOKEN`): records, once, that
@@ -183,7 +182,7 @@ impl Store {
             value: json!({"at": now.unix_timestamp()}).to_string(),
             updated_at: to_db(now),
         };
-        let result = self.conn()?.write(|c| {
+        let result = self.write(|c| {
             diesel::insert_into(settings::table)
                 .values(&marker)
                 .execute(c)
@@ -242,7 +241,7 @@ impl Store {
     /// Deletes a token.
     pub fn delete_token(&self, actor: &Actor, now: OffsetDateTime, id: Uuid) -> StoreResult<()> {
         let id = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let n = diesel::delete(admin_tokens::table.find(&id)).execute(c)?;
             if n == 0 {
                 return Err(StoreError::NotFound { entity: "token" });

@@ -179,7 +179,7 @@ impl Store {
             created_at: to_db(now),
             updated_at: to_db(now),
         };
-        self.conn()?.write(|c| {
+        self.write(|c| {
             diesel::insert_into(webhook_endpoints::table)
                 .values(&row)
                 .execute(c)?;
@@ -264,7 +264,7 @@ impl Store {
         enabled: Option<bool>,
     ) -> StoreResult<Webhook> {
         let id = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let mut row: WebhookRow = webhook_endpoints::table
                 .find(&id)
                 .select(WebhookRow::as_select())
@@ -311,7 +311,7 @@ impl Store {
     /// Deletes a webhook endpoint and its deliveries.
     pub fn delete_webhook(&self, actor: &Actor, now: OffsetDateTime, id: Uuid) -> StoreResult<()> {
         let id = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let n = diesel::delete(webhook_endpoints::table.find(&id)).execute(c)?;
             if n == 0 {
                 return Err(StoreError::NotFound { entity: "webhook" });
@@ -333,7 +333,7 @@ impl Store {
         id: Uuid,
     ) -> StoreResult<Delivery> {
         let id = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             let n = diesel::update(webhook_deliveries::table.find(&id))
                 .set((
                     webhook_deliveries::status.eq("pending"),
@@ -373,7 +373,7 @@ impl Store {
         id: Uuid,
     ) -> StoreResult<Delivery> {
         let endpoint = id.to_string();
-        self.conn()?.write(|c| {
+        self.write(|c| {
             webhook_endpoints::table
                 .find(&endpoint)
                 .select(webhook_endpoints::id)

@@ -232,3 +232,37 @@ both_backends! {
         assert_eq!(db.update_license(&admin(), now(), id, lower(-1)).unwrap().license.activation_limit, -1);
     }
 }
+
+both_backends! {
+    fn validate_now_answers_only_sqlite_reads_that_need_no_write(db) {
+        let f = Fixture::new(db);
+        let mut n = f.new_license();
+        n.customer_id = Some(f.customer.id);
+        let t0 = now();
+        n.expires_at = Some(t0 + Duration::days(1));
+        let lic = db.create_license(&admin(), t0, n).unwrap();
+        let key = key_of(&lic);
+        db.activate(&admin(), t0, key, activation("h"), Duration::ZERO).unwrap();
+        let quick = |t, fingerprint: Option<&str>| {
+            let fingerprint = fingerprint.map(fp);
+            db.validate_now(t, key, fingerprint.as_ref(), None, Duration::ZERO)
+                .map(|a| a.unwrap().decision.outcome)
+        };
+        if db.is_postgres() {
+            assert_eq!(quick(t0, None), None, "PostgreSQL always goes the blocking way");
+            return;
+        }
+        assert_eq!(quick(t0, None), Some(Outcome::Valid));
+        assert_eq!(quick(t0, Some("other")), Some(Outcome::NotActivated));
+        assert_eq!(quick(t0 + Duration::seconds(30), Some("h")), Some(Outcome::Valid));
+        assert_eq!(quick(t0 + Duration::seconds(61), Some("h")), None, "last_validated_at due");
+        assert_eq!(quick(t0 + Duration::days(2), None), None, "lazy expiry due");
+        let before = log_counts(db);
+        assert_eq!(
+            db.validate_now(t0, "NOPE-NOPE-NOPE-NOPE", None, None, Duration::ZERO)
+                .map(|a| a.unwrap().decision.outcome),
+            Some(Outcome::NotFound)
+        );
+        assert_eq!(log_counts(db), before, "validate_now never writes");
+    }
+}
