@@ -4,84 +4,31 @@
 #![expect(clippy::unwrap_used, reason = "test: any failure fails the test")]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use license_http::smtp_sink::{Received, SmtpSink};
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod common;
-use common::{agent, free_port, wait_for};
+use common::{Instance, instance_with};
 
-const ADMIN_TOKEN: &str = "ks_mail_bootstrap_token_0123456789abcdef";
-
-/// `keysmith serve`, killed when dropped.
-struct Server {
-    child: Child,
-    admin: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &Path, smtp_port: u16) -> Server {
-    let (admin_port, validation_port) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_keysmith"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("KEYSMITH_DATA_DIR", data)
-        .env("KEYSMITH_ENVIRONMENTS", "production")
-        .env("KEYSMITH_ADMIN_ADDR", format!("127.0.0.1:{admin_port}"))
-        .env(
-            "KEYSMITH_VALIDATION_ADDR",
-            format!("127.0.0.1:{validation_port}"),
-        )
-        .env("KEYSMITH_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env(
-            "KEYSMITH_SMTP_URL",
-            format!("smtp://127.0.0.1:{smtp_port}?tls=none"),
-        )
-        .env(
-            "KEYSMITH_MAIL_FROM",
-            "Acme Licensing <licenses@acme.example>",
-        )
-        .env("KEYSMITH_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let admin = format!("http://127.0.0.1:{admin_port}");
-    wait_for(&format!("{admin}/healthz"), "keysmith");
-    Server { child, admin }
-}
-
-impl Server {
-    fn api(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/v1/production{path}", self.admin);
-        let auth = format!("Bearer {ADMIN_TOKEN}");
-        let mut res = match (method, body) {
-            ("GET", None) => agent().get(&url).header("authorization", &auth).call(),
-            ("POST", Some(b)) => agent()
-                .post(&url)
-                .header("authorization", &auth)
-                .send_json(&b),
-            ("PUT", Some(b)) => agent()
-                .put(&url)
-                .header("authorization", &auth)
-                .send_json(&b),
-            other => panic!("{other:?}"),
-        }
-        .unwrap();
-        let status = res.status().as_u16();
-        let text = res.body_mut().read_to_string().unwrap();
-        assert!(status < 300, "{method} {path}: {status} {text}");
-        serde_json::from_str(&text).unwrap()
-    }
+/// `keysmith serve` on `data` (SQLite) sending mail through the relay on `smtp_port`.
+fn start(data: &Path, smtp_port: u16) -> Instance {
+    let db = format!("sqlite://{}", data.join("production.db").display());
+    let relay = format!("smtp://127.0.0.1:{smtp_port}?tls=none");
+    instance_with(
+        data,
+        &db,
+        true,
+        &[
+            ("KEYSMITH_SMTP_URL", relay.as_str()),
+            (
+                "KEYSMITH_MAIL_FROM",
+                "Acme Licensing <licenses@acme.example>",
+            ),
+        ],
+    )
 }
 
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
@@ -105,20 +52,20 @@ fn mail_waits_out_an_smtp_outage_and_a_restart_and_reminders_go_once_per_window(
     let smtp_port = SmtpSink::start().stop_and_port();
     let server = start(data.path(), smtp_port);
 
-    let mut settings = server.api("GET", "/settings", None);
+    let mut settings = server.admin("GET", "/settings", None);
     settings["email_key_on_assign"] = json!(true);
-    server.api("PUT", "/settings", Some(settings));
-    let product = server.api(
+    server.admin("PUT", "/settings", Some(settings));
+    let product = server.admin(
         "POST",
         "/products",
         Some(json!({"name": "Acme Pro", "code": "ACMEPRO"})),
     );
-    let generator = server.api(
+    let generator = server.admin(
         "POST",
         "/generators",
         Some(json!({"product_id": product["id"], "name": "default", "format": {"kind": "chunked", "chunks": 4, "chunk_len": 4, "check": true}})),
     );
-    let customer = server.api(
+    let customer = server.admin(
         "POST",
         "/customers",
         Some(json!({"name": "Grace Hopper", "email": "grace@example.com"})),
@@ -132,10 +79,10 @@ fn mail_waits_out_an_smtp_outage_and_a_restart_and_reminders_go_once_per_window(
         if let Some(e) = expires {
             body["expires_at"] = json!(e);
         }
-        let l = server.api("POST", "/licenses", Some(body));
+        let l = server.admin("POST", "/licenses", Some(body));
         keys.push(l["key"].as_str().unwrap().to_owned());
         let id = l["id"].as_str().unwrap();
-        server.api(
+        server.admin(
             "POST",
             &format!("/licenses/{id}/assign"),
             Some(json!({"customer_id": customer["id"]})),
@@ -145,7 +92,7 @@ fn mail_waits_out_an_smtp_outage_and_a_restart_and_reminders_go_once_per_window(
     // Both key mails are tried and fail with the relay down; the operator sees why.
     let mail_path = format!("/customers/{}/mail", customer["id"].as_str().unwrap());
     wait_until("a failed attempt", Duration::from_secs(15), || {
-        let list = server.api("GET", &mail_path, None);
+        let list = server.admin("GET", &mail_path, None);
         list["total"] == 2
             && list["items"].as_array().unwrap().iter().all(|m| {
                 m["status"] == "pending"
@@ -178,7 +125,7 @@ fn mail_waits_out_an_smtp_outage_and_a_restart_and_reminders_go_once_per_window(
         assert_eq!(holding[0].to, ["grace@example.com"]);
         assert_eq!(holding[0].from, "licenses@acme.example");
     }
-    let list = server.api("GET", &mail_path, None);
+    let list = server.admin("GET", &mail_path, None);
     assert_eq!(list["total"], 3);
     assert!(
         list["items"]
@@ -194,7 +141,7 @@ fn mail_waits_out_an_smtp_outage_and_a_restart_and_reminders_go_once_per_window(
     let server = start(data.path(), smtp_port);
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(sink.messages().len(), 3, "{:?}", subjects(&sink.messages()));
-    assert_eq!(server.api("GET", &mail_path, None)["total"], 3);
+    assert_eq!(server.admin("GET", &mail_path, None)["total"], 3);
 }
 
 #[test]

@@ -122,13 +122,21 @@ impl Instance {
     pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let url = format!("{}/v1/production{path}", self.admin);
         let auth = format!("Bearer {TOKEN}");
-        let mut res = match body {
-            Some(b) => agent()
+        let mut res = match (method, body) {
+            ("GET", _) => agent().get(&url).header("authorization", &auth).call(),
+            ("PUT", Some(b)) => agent()
+                .put(&url)
+                .header("authorization", &auth)
+                .send_json(&b),
+            ("PATCH", Some(b)) => agent()
+                .patch(&url)
+                .header("authorization", &auth)
+                .send_json(&b),
+            (_, Some(b)) => agent()
                 .post(&url)
                 .header("authorization", &auth)
                 .send_json(&b),
-            None if method == "GET" => agent().get(&url).header("authorization", &auth).call(),
-            None => agent()
+            (_, None) => agent()
                 .post(&url)
                 .header("authorization", &auth)
                 .send_empty(),
