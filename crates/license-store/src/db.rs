@@ -382,6 +382,18 @@ pub fn revert_all_schema(conn: &mut DbConn, schema: Schema) -> StoreResult<()> {
     r.map_err(|e| StoreError::Migration(e.to_string()))
 }
 
+/// Loads the ids a claim query selects, locked for the rest of the transaction: PostgreSQL takes
+/// them `FOR UPDATE SKIP LOCKED`, so concurrent workers on several instances claim disjoint
+/// rows; SQLite's write lock (held since `BEGIN IMMEDIATE`) already makes one worker at a time.
+macro_rules! claim {
+    ($conn:expr, $query:expr) => {
+        match $conn {
+            DbConn::Pg(c) => $query.for_update().skip_locked().load(c)?,
+            DbConn::Sqlite(c) => $query.load(c)?,
+        }
+    };
+}
+
 impl DbConn {
     /// Runs `f` in a write transaction: committed if it returns `Ok`, rolled back otherwise.
     ///
@@ -480,10 +492,7 @@ impl DbConn {
             .order(d::next_attempt_at.asc())
             .select(d::id)
             .limit(limit);
-        Ok(match self {
-            DbConn::Pg(c) => q.for_update().skip_locked().load(c)?,
-            DbConn::Sqlite(c) => q.load(c)?,
-        })
+        Ok(claim!(self, q))
     }
 
     /// The id of the oldest unfinished job whose claim has lapsed, claimed like
@@ -499,11 +508,7 @@ impl DbConn {
             .order(j::id.asc())
             .select(j::id)
             .limit(1);
-        Ok(match self {
-            DbConn::Pg(c) => q.for_update().skip_locked().load(c)?,
-            DbConn::Sqlite(c) => q.load(c)?,
-        }
-        .pop())
+        Ok(claim!(self, q).pop())
     }
 
     /// Ids of up to `limit` outbox events not yet fanned out, claimed like
@@ -515,10 +520,7 @@ impl DbConn {
             .order(e::id.asc())
             .select(e::id)
             .limit(limit);
-        Ok(match self {
-            DbConn::Pg(c) => q.for_update().skip_locked().load(c)?,
-            DbConn::Sqlite(c) => q.load(c)?,
-        })
+        Ok(claim!(self, q))
     }
 
     /// Ids of up to `limit` outbox events the mail worker has not seen, claimed like
@@ -530,10 +532,7 @@ impl DbConn {
             .order(e::id.asc())
             .select(e::id)
             .limit(limit);
-        Ok(match self {
-            DbConn::Pg(c) => q.for_update().skip_locked().load(c)?,
-            DbConn::Sqlite(c) => q.load(c)?,
-        })
+        Ok(claim!(self, q))
     }
 
     /// Ids of up to `limit` due mail deliveries (oldest due first), claimed like
@@ -550,10 +549,7 @@ impl DbConn {
             .order(m::next_attempt_at.asc())
             .select(m::id)
             .limit(limit);
-        Ok(match self {
-            DbConn::Pg(c) => q.for_update().skip_locked().load(c)?,
-            DbConn::Sqlite(c) => q.load(c)?,
-        })
+        Ok(claim!(self, q))
     }
 
     /// Whether this is a PostgreSQL connection.
