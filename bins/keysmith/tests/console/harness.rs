@@ -532,6 +532,14 @@ impl Browser {
     }
 }
 
+impl Drop for Browser {
+    /// Ends the WebDriver session, which quits Chromium, before the driver itself is killed:
+    /// killing only chromedriver left every test's browser running.
+    fn drop(&mut self) {
+        let _ = agent().delete(&self.base).call();
+    }
+}
+
 /// Standard base64 (WebDriver screenshots), without a dependency for it.
 fn base64_decode(s: &str) -> Vec<u8> {
     let val = |c: u8| match c {
