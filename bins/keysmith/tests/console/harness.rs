@@ -349,33 +349,37 @@ impl Browser {
     }
 
     pub(crate) fn click(&self, role: &str, name: &str) {
-        let el = self.find(role, name);
-        self.cmd(
-            "POST",
-            &format!("/element/{}/click", el[ELEMENT].as_str().unwrap()),
-            json!({}),
-        );
+        self.on_element(role, name, |id| {
+            self.try_cmd(&format!("/element/{id}/click"), json!({}))
+        });
+    }
+
+    /// Runs `act` on the element with this role and name. An element found just as the page
+    /// re-renders can be gone by the next command (a stale element reference): it is found
+    /// again, as a person would look again.
+    fn on_element(
+        &self,
+        role: &str,
+        name: &str,
+        act: impl Fn(&str) -> Result<Value, String>,
+    ) -> Value {
+        let mut attempt = 0;
+        loop {
+            let el = self.find(role, name);
+            match act(el[ELEMENT].as_str().unwrap()) {
+                Ok(v) => return v,
+                Err(e) if attempt < 2 && e.contains("stale element") => attempt += 1,
+                Err(e) => panic!("{e}"),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub(crate) fn type_into(&self, role: &str, name: &str, text: &str) {
-        // A field found just as the page settles can be gone by the next command (a stale
-        // element reference): found again, as a person would look again.
-        for attempt in 0..3 {
-            let el = self.find(role, name);
-            let id = el[ELEMENT].as_str().unwrap();
-            let cleared = self.try_cmd(&format!("/element/{id}/clear"), json!({}));
-            if cleared.is_err() && attempt < 2 {
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-            cleared.unwrap();
-            self.cmd(
-                "POST",
-                &format!("/element/{id}/value"),
-                json!({"text": text}),
-            );
-            return;
-        }
+        self.on_element(role, name, |id| {
+            self.try_cmd(&format!("/element/{id}/clear"), json!({}))?;
+            self.try_cmd(&format!("/element/{id}/value"), json!({"text": text}))
+        });
     }
 
     /// A POST command whose WebDriver error is returned rather than fatal.
@@ -393,9 +397,16 @@ impl Browser {
 
     /// Chooses an option; outside a dialog, waits for the page it leads to (a new list).
     pub(crate) fn select(&self, name: &str, option: &str) {
-        let el = self.find("combobox", name);
-        let in_page = self.js("document.querySelectorAll('section[aria-busy]').forEach(s => s.dataset.old = '1'); return !arguments[0].closest('dialog') && !!document.querySelector('section[aria-busy]');", json!([el]));
-        self.js("const s = arguments[0]; const o = [...s.options].find(o => o.textContent.startsWith(arguments[1])); s.value = o.value; s.dispatchEvent(new Event('change', {bubbles: true}));", json!([el, option]));
+        // One script marks the old page and makes the choice, so a page that re-renders between
+        // the find and the choice (after a save) costs a second look, not a stale reference.
+        const CHOOSE: &str = "const s = arguments[0]; document.querySelectorAll('section[aria-busy]').forEach(x => x.dataset.old = '1'); const inPage = !s.closest('dialog') && !!document.querySelector('section[aria-busy]'); const o = [...s.options].find(o => o.textContent.startsWith(arguments[1])); s.value = o.value; s.dispatchEvent(new Event('change', {bubbles: true})); return inPage;";
+        let in_page = self.on_element("combobox", name, |id| {
+            let el = json!({ELEMENT: id});
+            self.try_cmd(
+                "/execute/sync",
+                json!({"script": CHOOSE, "args": [el, option]}),
+            )
+        });
         if in_page == json!(true) {
             self.until(
                 &format!("the page after choosing {option:?}"),
