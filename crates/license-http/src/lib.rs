@@ -255,15 +255,16 @@ pub fn validation_app(
     >,
 > {
     let portal = shared.portal.enabled;
+    // The hot routes first: the router tries routes in this order.
     App::new()
         .configure(|cfg| common(shared, cfg))
+        .configure(validation::routes)
+        .configure(ops::routes)
         .configure(|cfg| {
             if portal {
                 portal::routes(cfg);
             }
         })
-        .configure(validation::routes)
-        .configure(ops::routes)
         .default_service(web::to(ops::not_found))
         .wrap(middleware::from_fn(telemetry::observe))
 }

@@ -391,7 +391,7 @@ pub async fn activate(
             )?),
             _ => None,
         };
-        Ok((answer, lease, settings.abuse))
+        Ok((answer, lease, settings.abuse.clone()))
     })
     .await??;
     let outcome = answer.decision.outcome;
@@ -455,7 +455,7 @@ pub async fn deactivate(
     let key_for_block = key.clone();
     let env_for_abuse = env.clone();
     let result = web::block(move || -> Result<_, ApiError> {
-        let rules = env.settings()?.abuse;
+        let rules = env.settings()?.abuse.clone();
         Ok((
             env.store()
                 .deactivate(&actor, now, &key_for_block, &fingerprint),
@@ -527,13 +527,12 @@ pub async fn keys(
         .json(KeySet { keys }))
 }
 
-/// Routes of the validation service under `/v1/{env}`.
+/// Routes of the validation service under `/v1/{env}`: one resource each, not a scope, so they
+/// can be matched first (a `/v1/{env}` scope would take `/v1/{env}/portal/…` too) — every
+/// request is matched against the routes in the order they were registered.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/v1/{env}")
-            .route("/validate", web::post().to(validate))
-            .route("/activate", web::post().to(activate))
-            .route("/deactivate", web::post().to(deactivate))
-            .route("/keys", web::get().to(keys)),
-    );
+    cfg.route("/v1/{env}/validate", web::post().to(validate))
+        .route("/v1/{env}/activate", web::post().to(activate))
+        .route("/v1/{env}/deactivate", web::post().to(deactivate))
+        .route("/v1/{env}/keys", web::get().to(keys));
 }
