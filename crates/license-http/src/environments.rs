@@ -29,7 +29,7 @@ struct Cached<T> {
 pub struct Environment {
     name: String,
     store: Store,
-    settings: RwLock<Option<Cached<Settings>>>,
+    settings: RwLock<Option<Cached<Arc<Settings>>>>,
     signer: RwLock<Option<Cached<Arc<SigningKey>>>>,
     keys: RwLock<Option<Cached<Arc<Vec<PublishedKey>>>>>,
 }
@@ -103,8 +103,8 @@ impl Environment {
     }
 
     /// Settings (cached for [`CACHE_TTL`]).
-    pub fn settings(&self) -> StoreResult<Settings> {
-        cached(&self.settings, || self.store.settings())
+    pub fn settings(&self) -> StoreResult<Arc<Settings>> {
+        cached(&self.settings, || self.store.settings().map(Arc::new))
     }
 
     /// The active signing key (cached).
@@ -115,7 +115,7 @@ impl Environment {
     }
 
     /// Settings if the cache holds them fresh (never a query: for the async worker).
-    pub fn fresh_settings(&self) -> Option<Settings> {
+    pub fn fresh_settings(&self) -> Option<Arc<Settings>> {
         fresh(&self.settings)
     }
 

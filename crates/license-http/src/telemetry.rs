@@ -125,7 +125,14 @@ pub async fn observe(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let start = Instant::now();
-    let id = incoming_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    // A v4 UUID from the thread's generator: `Uuid::new_v4` asks the kernel (a system call per
+    // request); an id needs to be unique, not a secret.
+    let id = incoming_id(&req).unwrap_or_else(|| {
+        uuid::Builder::from_random_bytes(rand::random())
+            .into_uuid()
+            .simple()
+            .to_string()
+    });
     req.extensions_mut().insert(RequestId(id.clone()));
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();

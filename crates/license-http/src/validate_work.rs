@@ -46,7 +46,7 @@ impl Ask {
         Some(
             answer
                 .map_err(ApiError::from)
-                .and_then(|a| self.with_lease(env, a, settings, signer.as_deref())),
+                .and_then(|a| self.with_lease(env, a, &settings, signer.as_deref())),
         )
     }
 
@@ -66,7 +66,7 @@ impl Ask {
             Some(_) if answer.decision.outcome.is_success() => Some(env.signer()?),
             _ => None,
         };
-        self.with_lease(env, answer, settings, signer.as_deref())
+        self.with_lease(env, answer, &settings, signer.as_deref())
     }
 
     /// A successful answer for a fingerprint gets a lease.
@@ -74,7 +74,7 @@ impl Ask {
         &self,
         env: &Environment,
         answer: Answer,
-        settings: Settings,
+        settings: &Settings,
         signer: Option<&SigningKey>,
     ) -> Result<Validated, ApiError> {
         let lease = match (&self.fingerprint, &answer.license, signer) {
@@ -88,6 +88,6 @@ impl Ask {
             }
             _ => None,
         };
-        Ok((answer, lease, settings.abuse))
+        Ok((answer, lease, settings.abuse.clone()))
     }
 }
