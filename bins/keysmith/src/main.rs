@@ -160,9 +160,12 @@ fn store(config: &Config, env: &str) -> Store {
 async fn main() {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => startup::run_all(&config())
-            .await
-            .unwrap_or_else(|e| fail(&e)),
+        Command::Serve => {
+            startup::limit_malloc_arenas();
+            startup::run_all(&config())
+                .await
+                .unwrap_or_else(|e| fail(&e));
+        }
         Command::Migrate => {
             let config = config();
             startup::open_environments(&config).unwrap_or_else(|e| fail(&e));

@@ -106,6 +106,18 @@ fn activate_validate_restart_and_old_leases_still_verify() {
     let dir = tempfile::tempdir().unwrap();
     let (port, admin_port) = (free_port(), free_port());
     let server = start(dir.path(), port, admin_port);
+    // Started without MALLOC_ARENA_MAX, the server runs itself again with it (same process).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let environ = std::fs::read(format!("/proc/{}/environ", server.child.id())).unwrap();
+        assert!(
+            environ
+                .split(|b| *b == 0)
+                .any(|v| v == b"MALLOC_ARENA_MAX=2"),
+            "{}",
+            String::from_utf8_lossy(&environ)
+        );
+    }
 
     // Seed a license straight through the store, as the admin API would.
     let master =

@@ -4,6 +4,7 @@ use license_http::startup;
 
 #[actix_web::main]
 async fn main() {
+    startup::limit_malloc_arenas();
     let config = startup::load_config().unwrap_or_else(|e| fail(&e));
     startup::run_validation(&config)
         .await
