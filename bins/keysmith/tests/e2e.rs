@@ -21,6 +21,15 @@ struct Server {
     base: String,
 }
 
+/// A test that fails before stopping its server does not leave it running (holding the test's
+/// stderr open, which kept a piped `cargo test` from ever finishing).
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 const ADMIN_TOKEN: &str = "ks_e2e_bootstrap_token_0123456789abcdef";
 
 fn start(data: &Path, port: u16, admin_port: u16) -> Server {
