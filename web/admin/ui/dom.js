@@ -42,6 +42,8 @@ export function field(label, control, hint) {
 
 /** Shows an API error next to the field it names (inside `form`), or in the form's message. */
 export function showError(form, err) {
+  // A confirmation still on screen ("Settings saved") would contradict the error.
+  for (const t of document.querySelectorAll('.toast-ok')) t.remove();
   for (const e of form.querySelectorAll('.field-error')) e.textContent = '';
   for (const c of form.querySelectorAll('[aria-invalid]')) c.removeAttribute('aria-invalid');
   const name = err.field || fieldFromMessage(err.message);

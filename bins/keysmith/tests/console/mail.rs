@@ -197,6 +197,14 @@ fn settings_edit_and_preview_an_email_template_and_show_its_errors_beside_it() {
     b.click("button", "Save settings");
     let error = b.field_error("Plain text");
     assert!(error.contains("{{ serial }}"), "{error}");
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('.toast-ok').length",
+            json!([])
+        ),
+        json!(0),
+        "the earlier \"Settings saved\" is withdrawn beside the error"
+    );
     assert!(b.url().contains("template=key_assigned"), "{}", b.url());
     b.assert_accessible("settings email error");
     b.screenshots("settings-email-error");
